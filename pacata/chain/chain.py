@@ -1,0 +1,377 @@
+"""The chain: block import, fork choice, reorganisation, and reads of the main chain's state.
+
+Rules (docs/ledger.md §Chain):
+- A block is imported only when its parent is known. A child of the tip is validated and
+  connected at once; a block on another branch is checked statelessly and stored, and executed
+  only if its branch becomes the best one.
+- Fork choice: the greater height wins; at equal height the lower VRF output, then the lower
+  hash. No reorganisation may undo a block deeper than the finality depth.
+- Connecting a block writes its body, its state changes, its new state-tree nodes, its undo
+  record and the new tip in one atomic batch; disconnecting writes the undo record back in one
+  batch. A crash therefore leaves the store at some valid block, and `Chain` re-runs fork choice
+  over the stored blocks when it opens, to finish an interrupted reorganisation.
+- A block that fails validation in a reorganisation is marked invalid, the old branch is
+  restored, and nothing built on the invalid block is ever connected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from pacata.chain import schema
+from pacata.chain.blocks import Block
+from pacata.chain.chainstore import BlockInfo, BlockStatus, ChainStore, UndoRecord
+from pacata.chain.genesis import Genesis
+from pacata.chain.headers import BlockHeader
+from pacata.chain.keys import Address, PrivateKey
+from pacata.chain.kvstore import KeyValueStore, WriteBatch
+from pacata.chain.merkle import merkle_root
+from pacata.chain.state import (
+    Account,
+    ChainTotals,
+    Namespace,
+    StateOverlay,
+    state_key,
+    tree_key,
+    value_hash,
+)
+from pacata.chain.state_tree import EMPTY_ROOT, StateProof, StateTree
+from pacata.chain.transactions import Transaction
+from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
+from pacata.chain.validation import (
+    BondedProducers,
+    ProducerRules,
+    execute_block,
+    validate_block_stateless,
+)
+from pacata.errors import (
+    BlockNotFound,
+    ConsensusError,
+    InvalidBlock,
+    InvalidTransaction,
+    StoreError,
+)
+
+
+class AddStatus(Enum):
+    CONNECTED = "connected"  # extended the main chain
+    REORGANIZED = "reorganized"  # its branch became the main chain
+    SIDE_BRANCH = "side-branch"  # stored; its branch is not (yet) the best
+    KNOWN = "known"  # already stored
+
+
+@dataclass(frozen=True, slots=True)
+class ChainUpdate:
+    status: AddStatus
+    connected: tuple[Block, ...] = ()
+    disconnected: tuple[Block, ...] = ()
+
+
+def preference(header: BlockHeader) -> tuple[int, bytes, bytes]:
+    """Sort key of fork choice: the greatest key is the best tip."""
+    inverted_vrf = bytes(255 - b for b in header.vrf_output)
+    inverted_hash = bytes(255 - b for b in header.hash)
+    return header.height, inverted_vrf, inverted_hash
+
+
+class Chain:
+    def __init__(
+        self,
+        kv: KeyValueStore,
+        genesis: Genesis,
+        producer_rules: ProducerRules | None = None,
+    ) -> None:
+        self.kv = kv
+        self.store = ChainStore(kv)
+        self.genesis = genesis
+        self.params = genesis.params
+        self.tree = StateTree(self.store.read_tree_node)
+        self.rules: ProducerRules = producer_rules or BondedProducers(self.params)
+        self._tip = self._open()
+        self._recover()
+
+    # -- opening ------------------------------------------------------------------------
+
+    def _open(self) -> BlockHeader:
+        genesis_block = self._genesis_block()
+        tip_hash = self.store.meta(schema.TIP)
+        if tip_hash is None:
+            self._write_genesis(genesis_block)
+            return genesis_block.header
+        version = self.store.meta(schema.VERSION)
+        if version != str(schema.SCHEMA_VERSION).encode():
+            raise StoreError(f"chain database has schema {version!r}, need {schema.SCHEMA_VERSION}")
+        if self.store.meta(schema.GENESIS) != genesis_block.hash:
+            raise StoreError(
+                f"this chain database belongs to another chain than {self.params.chain_id!r}"
+            )
+        tip = self.store.header(tip_hash)
+        if tip is None:
+            raise StoreError("the chain database's tip header is missing")
+        return tip
+
+    def _genesis_block(self) -> Block:
+        state = self.genesis.initial_state()
+        root, self._genesis_nodes = self.tree.update(
+            EMPTY_ROOT, {tree_key(k): value_hash(v) for k, v in state.items()}
+        )
+        return Block(self.genesis.header(root), ())
+
+    def _write_genesis(self, block: Block) -> None:
+        batch = WriteBatch()
+        info = BlockInfo(0, block.header.prev_hash, BlockStatus.VALID)
+        ChainStore.stage_block(batch, block, info, block.encode())
+        changes: dict[bytes, bytes | None] = dict(self.genesis.initial_state())
+        ChainStore.stage_connect(batch, block, changes, self._genesis_nodes, UndoRecord(()))
+        batch.put(schema.GENESIS, block.hash)
+        batch.put(schema.VERSION, str(schema.SCHEMA_VERSION).encode())
+        self.kv.write(batch)
+
+    def _recover(self) -> None:
+        """Adopts the best stored branch, finishing a reorganisation a crash interrupted."""
+        tried: set[bytes] = set()
+        while True:
+            candidate = self._best_stored_tip(exclude=tried)
+            if candidate is None or preference(candidate) <= preference(self._tip):
+                return
+            tried.add(candidate.hash)
+            try:
+                self._reorganize_to(candidate.hash)
+            except (InvalidBlock, ConsensusError):
+                continue
+
+    def _best_stored_tip(self, exclude: set[bytes]) -> BlockHeader | None:
+        best: BlockHeader | None = None
+        height = max(0, self._tip.height - self.params.finality_depth)
+        while True:
+            hashes = list(self.store.blocks_by_height(height))
+            if not hashes:
+                return best
+            for block_hash in hashes:
+                info = self.store.block_info(block_hash)
+                if block_hash in exclude or info is None or info.status == BlockStatus.INVALID:
+                    continue
+                header = self.store.header(block_hash)
+                if header is not None and (best is None or preference(header) > preference(best)):
+                    best = header
+            height += 1
+
+    # -- reads --------------------------------------------------------------------------
+
+    @property
+    def tip(self) -> BlockHeader:
+        return self._tip
+
+    @property
+    def height(self) -> int:
+        return self._tip.height
+
+    @property
+    def state_root(self) -> bytes:
+        return self._tip.state_root
+
+    @property
+    def genesis_hash(self) -> bytes:
+        found = self.store.main_hash_at(0)
+        assert found is not None
+        return found
+
+    def block(self, block_hash: bytes) -> Block:
+        found = self.store.block(block_hash)
+        if found is None:
+            raise BlockNotFound(f"no block {block_hash.hex()}")
+        return found
+
+    def block_at(self, height: int) -> Block:
+        block_hash = self.store.main_hash_at(height)
+        if block_hash is None:
+            raise BlockNotFound(f"no block at height {height} (tip is {self.height})")
+        return self.block(block_hash)
+
+    def is_on_main_chain(self, block_hash: bytes) -> bool:
+        info = self.store.block_info(block_hash)
+        return info is not None and self.store.main_hash_at(info.height) == block_hash
+
+    def account(self, address: Address) -> Account:
+        return StateOverlay(self.store).account(address)
+
+    def totals(self) -> ChainTotals:
+        return StateOverlay(self.store).totals()
+
+    def account_proof(self, address: Address) -> StateProof:
+        """Proof, against `state_root`, of the account's record (or of its absence)."""
+        return self.tree.prove(self.state_root, tree_key(state_key(Namespace.ACCOUNT, address.raw)))
+
+    # -- import -------------------------------------------------------------------------
+
+    def add_block(self, block: Block, encoded: bytes | None = None) -> ChainUpdate:
+        """Imports a block; raises `InvalidBlock`/`ConsensusError`, or `BlockNotFound` (orphan)."""
+        block_hash = block.hash
+        known = self.store.block_info(block_hash)
+        if known is not None:
+            if known.status == BlockStatus.INVALID:
+                raise InvalidBlock(f"block {block_hash.hex()} is known to be invalid")
+            return ChainUpdate(AddStatus.KNOWN)
+        parent_info = self.store.block_info(block.header.prev_hash)
+        parent = self.store.header(block.header.prev_hash)
+        if parent_info is None or parent is None:
+            raise BlockNotFound(f"parent {block.header.prev_hash.hex()} of the block is unknown")
+        if parent_info.status == BlockStatus.INVALID:
+            raise InvalidBlock("the block builds on an invalid block")
+        if block.height <= self._tip.height - self.params.finality_depth:
+            raise InvalidBlock(f"block at height {block.height} forks below the finality depth")
+        if encoded is None:
+            encoded = block.encode()
+        validate_block_stateless(block, parent, self.params, len(encoded))
+        if parent.hash == self._tip.hash:
+            self._connect(block, encoded)
+            return ChainUpdate(AddStatus.CONNECTED, connected=(block,))
+        batch = WriteBatch()
+        ChainStore.stage_block(
+            batch, block, BlockInfo(block.height, parent.hash, BlockStatus.STORED), encoded
+        )
+        self.kv.write(batch)
+        if preference(block.header) <= preference(self._tip):
+            return ChainUpdate(AddStatus.SIDE_BRANCH)
+        connected, disconnected = self._reorganize_to(block_hash)
+        return ChainUpdate(AddStatus.REORGANIZED, connected, disconnected)
+
+    def _connect(self, block: Block, encoded: bytes | None = None) -> None:
+        """Validates `block` against the state at the tip (its parent) and makes it the tip."""
+        parent = self._tip
+        self.rules.check_producer(block.header, parent, self.store)
+        overlay = execute_block(block, self.store, self.params)
+        changes = overlay.changes()
+        root, nodes = self.tree.update(
+            parent.state_root,
+            {tree_key(k): None if v is None else value_hash(v) for k, v in changes.items()},
+        )
+        if root != block.header.state_root:
+            raise InvalidBlock("state_root does not match the state after the block")
+        undo = UndoRecord(tuple(overlay.originals().items()))
+        batch = WriteBatch()
+        info = BlockInfo(block.height, parent.hash, BlockStatus.VALID)
+        ChainStore.stage_block(batch, block, info, encoded or block.encode())
+        ChainStore.stage_connect(batch, block, changes, nodes, undo)
+        self.kv.write(batch)
+        self._tip = block.header
+
+    def _disconnect_tip(self) -> Block:
+        block = self.block(self._tip.hash)
+        if block.height == 0:
+            raise InvalidBlock("the genesis block cannot be disconnected")
+        batch = WriteBatch()
+        ChainStore.stage_disconnect(batch, block, self.store.undo_record(block.hash))
+        self.kv.write(batch)
+        parent = self.store.header(block.header.prev_hash)
+        if parent is None:
+            raise StoreError("the parent of the disconnected tip is missing")
+        self._tip = parent
+        return block
+
+    def _mark_invalid(self, block_hash: bytes) -> None:
+        info = self.store.block_info(block_hash)
+        if info is not None:
+            batch = WriteBatch()
+            ChainStore.stage_info(batch, block_hash, replace(info, status=BlockStatus.INVALID))
+            self.kv.write(batch)
+
+    def _branch_to(self, block_hash: bytes) -> list[bytes]:
+        """Hashes from the fork point's child up to `block_hash`, oldest first."""
+        branch: list[bytes] = []
+        current = block_hash
+        while True:
+            info = self.store.block_info(current)
+            if info is None:
+                raise StoreError(f"block {current.hex()} of a stored branch is missing")
+            if self.store.main_hash_at(info.height) == current:
+                break
+            if info.status == BlockStatus.INVALID:
+                raise InvalidBlock("the branch contains an invalid block")
+            branch.append(current)
+            current = info.parent
+        branch.reverse()
+        return branch
+
+    def _reorganize_to(self, new_tip: bytes) -> tuple[tuple[Block, ...], tuple[Block, ...]]:
+        branch = self._branch_to(new_tip)
+        first = self.store.block_info(branch[0])
+        assert first is not None
+        fork_height = first.height - 1
+        if fork_height < self._tip.height - self.params.finality_depth:
+            raise InvalidBlock(
+                f"reorganisation to height {fork_height} would undo finalized blocks"
+            )
+        disconnected: list[Block] = []
+        while self._tip.height > fork_height:
+            disconnected.append(self._disconnect_tip())
+        connected: list[Block] = []
+        for block_hash in branch:
+            block = self.block(block_hash)
+            try:
+                self._connect(block)
+            except (InvalidBlock, ConsensusError):
+                self._mark_invalid(block_hash)
+                for _ in connected:
+                    self._disconnect_tip()
+                for old in reversed(disconnected):
+                    self._connect(old)
+                raise
+            connected.append(block)
+        return tuple(connected), tuple(disconnected)
+
+    # -- production ---------------------------------------------------------------------
+
+    def build_block(
+        self,
+        key: PrivateKey,
+        candidates: Iterable[Transaction],
+        slot: int,
+        timestamp_ms: int,
+    ) -> tuple[Block, list[tuple[Transaction, InvalidTransaction]]]:
+        """A signed block on the tip with every candidate that applies, in order.
+
+        Returns the block and the candidates left out with the reason.
+        """
+        parent = self._tip
+        overlay = StateOverlay(self.store)
+        ctx = BlockContext(self.params, parent.height + 1, key.address)
+        included: list[Transaction] = []
+        rejected: list[tuple[Transaction, InvalidTransaction]] = []
+        size = 0
+        fees = 0
+        for tx in candidates:
+            if len(included) >= self.params.max_block_transactions:
+                break
+            if size + tx.size > self.params.max_block_bytes - 1024:
+                continue
+            attempt = StateOverlay(overlay)
+            try:
+                apply_transaction(attempt, tx, ctx)
+            except InvalidTransaction as exc:
+                rejected.append((tx, exc))
+                continue
+            attempt.merge_into(overlay)
+            included.append(tx)
+            size += tx.size
+            fees += tx.fee
+        apply_block_rewards(overlay, ctx, fees)
+        root, _ = self.tree.update(
+            parent.state_root,
+            {
+                tree_key(k): None if v is None else value_hash(v)
+                for k, v in overlay.changes().items()
+            },
+        )
+        header = BlockHeader(
+            height=parent.height + 1,
+            prev_hash=parent.hash,
+            slot=slot,
+            timestamp_ms=timestamp_ms,
+            producer=key.public_key,
+            tx_root=merkle_root([tx.txid for tx in included]),
+            state_root=root,
+        ).signed(key)
+        return Block(header, tuple(included)), rejected

@@ -1,0 +1,238 @@
+"""Genesis files: the parameters and opening state of a chain (docs/genesis.md).
+
+A genesis file is JSON, validated by a marshmallow schema that refuses unknown keys and names
+the offending key in its error. The shipped files live in `genesis/` (installed as package data
+at `pacata/genesis/`). The genesis block is derived from the file alone, so every node that
+loads the same file agrees on the genesis hash without any signature.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema, ValidationError, validate, validates_schema
+from marshmallow import fields as mfields
+
+from pacata.chain.hashing import ZERO_HASH, tagged_hash
+from pacata.chain.headers import BlockHeader
+from pacata.chain.keys import Address
+from pacata.chain.params import ChainParams
+from pacata.chain.state import TOTALS_KEY, Account, ChainTotals, Namespace, state_key
+from pacata.errors import DecodeError, InvalidGenesis
+
+# The compressed secp256k1 generator: a valid point nobody holds the key to (its key is 1,
+# which is public), standing as the "producer" of the unsigned genesis block.
+GENESIS_PRODUCER = bytes.fromhex(
+    "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+)
+_PARAMS_TAG = b"pacata/genesis-params/v1"
+_PARAM_NAMES = [f.name for f in fields(ChainParams) if f.name not in ("chain_id", "developer_fund")]
+
+
+def _address(value: str) -> Address:
+    try:
+        return Address.from_string(value)
+    except DecodeError as exc:
+        raise ValidationError(f"not a pac1 address: {exc}") from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("must be a string")
+    return value
+
+
+class _AddressField(mfields.Field[Address]):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Address:
+        return _address(_text(value))
+
+
+class _HexKey(mfields.Field[bytes]):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bytes:
+        text = _text(value)
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise ValidationError("not hexadecimal") from None
+        if len(raw) != 32:
+            raise ValidationError("must be 32 bytes (64 hex digits)")
+        return raw
+
+
+_AMOUNT = {"strict": True, "validate": validate.Range(min=0)}
+
+
+class _AccountSchema(Schema):
+    address = _AddressField(required=True)
+    balance = mfields.Integer(required=True, **_AMOUNT)  # type: ignore[arg-type]
+    bond = mfields.Integer(load_default=0, **_AMOUNT)  # type: ignore[arg-type]
+    vrf_public_key = _HexKey(load_default=None)
+    note = mfields.String(load_default="")
+
+    @validates_schema
+    def _bond_needs_key(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["bond"] and data["vrf_public_key"] is None:
+            raise ValidationError("a bonded account needs its vrf_public_key", "vrf_public_key")
+
+
+class _ParamsSchema(Schema):
+    developer_fund = _AddressField(required=True)
+    block_reward = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
+    producer_share_bps = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
+    bandwidth_pool_share_bps = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
+    developer_share_bps = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
+    developer_fee_bps = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
+    min_fee = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
+    min_bond = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
+    unbonding_delay = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
+    finality_depth = mfields.Integer(strict=True, validate=validate.Range(min=1))
+    max_block_transactions = mfields.Integer(strict=True, validate=validate.Range(min=1))
+    max_block_bytes = mfields.Integer(strict=True, validate=validate.Range(min=1024))
+    slot_ms = mfields.Integer(strict=True, validate=validate.Range(min=1))
+    epoch_slots = mfields.Integer(strict=True, validate=validate.Range(min=1))
+    max_channel_blocks = mfields.Integer(strict=True, validate=validate.Range(min=1))
+
+
+class _GenesisSchema(Schema):
+    chain_id = mfields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z0-9][a-z0-9.-]{0,31}$", error="1-32 of a-z 0-9 . -"),
+    )
+    timestamp_ms = mfields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    params = mfields.Nested(_ParamsSchema, required=True)
+    accounts = mfields.List(mfields.Nested(_AccountSchema), required=True)
+    bootnodes = mfields.List(mfields.String(), load_default=list)
+    description = mfields.String(load_default="")
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisAccount:
+    address: Address
+    account: Account
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    params: ChainParams
+    timestamp_ms: int
+    accounts: tuple[GenesisAccount, ...]
+    bootnodes: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def chain_id(self) -> str:
+        return self.params.chain_id
+
+    def initial_state(self) -> dict[bytes, bytes]:
+        """State key -> encoded record of the opening state."""
+        state = {
+            state_key(Namespace.ACCOUNT, entry.address.raw): entry.account.encode()
+            for entry in self.accounts
+        }
+        supply = sum(e.account.balance + e.account.bond for e in self.accounts)
+        state[TOTALS_KEY] = ChainTotals(minted=supply).encode()
+        return state
+
+    def params_digest(self) -> bytes:
+        """A commitment to the chain id and every consensus parameter (canonical JSON)."""
+        values = {f.name: getattr(self.params, f.name) for f in fields(ChainParams)}
+        values["developer_fund"] = str(self.params.developer_fund)
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        return tagged_hash(_PARAMS_TAG, canonical.encode("utf-8"))
+
+    def header(self, state_root: bytes) -> BlockHeader:
+        # The genesis block has no transactions; its tx_root commits to the parameters instead,
+        # so two chains that differ only in id or parameters have different genesis hashes.
+        return BlockHeader(
+            height=0,
+            prev_hash=ZERO_HASH,
+            slot=0,
+            timestamp_ms=self.timestamp_ms,
+            producer=GENESIS_PRODUCER,
+            tx_root=self.params_digest(),
+            state_root=state_root,
+        )
+
+
+def _format_errors(messages: Any, path: str = "") -> list[str]:
+    if isinstance(messages, dict):
+        out: list[str] = []
+        for key, value in messages.items():
+            out += _format_errors(value, f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{path}: {' '.join(messages)}"]
+    if isinstance(messages, list):
+        return [line for m in messages for line in _format_errors(m, path)]
+    return [f"{path}: {messages}"]
+
+
+def parse_genesis(document: Any, source: str = "genesis") -> Genesis:
+    """A `Genesis` from a decoded JSON document; `InvalidGenesis` names every bad key."""
+    try:
+        data = _GenesisSchema().load(document)
+    except ValidationError as exc:
+        raise InvalidGenesis(f"{source}: " + "; ".join(_format_errors(exc.messages))) from None
+    param_values = {name: data["params"][name] for name in _PARAM_NAMES if name in data["params"]}
+    try:
+        params = ChainParams(
+            chain_id=data["chain_id"],
+            developer_fund=data["params"]["developer_fund"],
+            **param_values,
+        )
+    except ValueError as exc:
+        raise InvalidGenesis(f"{source}: params: {exc}") from None
+    accounts = []
+    seen: set[Address] = set()
+    for index, entry in enumerate(data["accounts"]):
+        address = entry["address"]
+        if address in seen:
+            raise InvalidGenesis(f"{source}: accounts.{index}.address: {address} is listed twice")
+        seen.add(address)
+        if entry["bond"] and entry["bond"] < params.min_bond:
+            raise InvalidGenesis(f"{source}: accounts.{index}.bond: below min_bond")
+        account = Account(
+            balance=entry["balance"],
+            bond=entry["bond"],
+            vrf_public_key=entry["vrf_public_key"] if entry["bond"] else b"",
+        )
+        accounts.append(GenesisAccount(address, account, entry["note"]))
+    if not any(a.account.bond for a in accounts):
+        raise InvalidGenesis(f"{source}: accounts: no bonded account, so no one could produce")
+    return Genesis(
+        params=params,
+        timestamp_ms=data["timestamp_ms"],
+        accounts=tuple(accounts),
+        bootnodes=tuple(data["bootnodes"]),
+        description=data["description"],
+    )
+
+
+def load_genesis(path: Path | str) -> Genesis:
+    """Reads and validates a genesis file; `InvalidGenesis` says what is wrong and where."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidGenesis(f"cannot read genesis file {path}: {exc.strerror}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidGenesis(f"{path}: not JSON: {exc}") from None
+    return parse_genesis(document, str(path))
+
+
+def shipped_genesis(network: str) -> Genesis:
+    """The genesis of a network shipped with Pacata (`devnet`, `testnet`)."""
+    resource = resources.files("pacata").joinpath("genesis", f"{network}.json")
+    if not resource.is_file():
+        raise InvalidGenesis(f"no shipped genesis for network {network!r}")
+    try:
+        document = json.loads(resource.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidGenesis(f"shipped {network}.json: not JSON: {exc}") from None
+    return parse_genesis(document, f"{network}.json")

@@ -1,0 +1,174 @@
+"""Account keys, signatures and addresses.
+
+- Keys are secp256k1 (libsecp256k1 through coincurve). Public keys travel compressed (33 bytes);
+  any other form is refused so that a key has one encoding.
+- Signatures are 64-byte compact ECDSA (r ‖ s) over a 32-byte digest, deterministic (RFC 6979)
+  and **low-S only**: libsecp256k1 signs low-S and its verifier refuses high-S, which removes
+  the one third-party malleation of ECDSA.
+- An address is the first 20 bytes of SHA-256 of the compressed public key, shown as bech32m
+  with the prefix `pac` (`pac1…`).
+
+`verify_many` checks a batch of signatures on all cores: coincurve's cffi calls release the GIL,
+so plain threads verify in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Self
+
+import coincurve
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
+
+from pacata.chain import bech32m
+from pacata.chain.codec import Reader, WireObject, Writer
+from pacata.chain.hashing import sha256
+from pacata.errors import DecodeError
+
+PUBLIC_KEY_SIZE = 33
+SIGNATURE_SIZE = 64
+DIGEST_SIZE = 32
+ADDRESS_SIZE = 20
+ADDRESS_PREFIX = "pac"
+
+_CTX = GLOBAL_CONTEXT.ctx
+
+
+def verify_signature(public_key: bytes, digest: bytes, signature: bytes) -> bool:
+    """True when `signature` is a valid low-S compact signature of `digest` by `public_key`."""
+    if (
+        len(public_key) != PUBLIC_KEY_SIZE
+        or len(digest) != DIGEST_SIZE
+        or len(signature) != SIGNATURE_SIZE
+    ):
+        return False
+    pubkey = ffi.new("secp256k1_pubkey *")
+    if not lib.secp256k1_ec_pubkey_parse(_CTX, pubkey, public_key, PUBLIC_KEY_SIZE):
+        return False
+    sig = ffi.new("secp256k1_ecdsa_signature *")
+    if not lib.secp256k1_ecdsa_signature_parse_compact(_CTX, sig, signature):
+        return False
+    # secp256k1_ecdsa_verify refuses signatures whose S is in the upper half.
+    return bool(lib.secp256k1_ecdsa_verify(_CTX, sig, digest, pubkey) == 1)
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+_BATCH_PER_THREAD = 64
+
+
+def _verify_chunk(items: Sequence[tuple[bytes, bytes, bytes]]) -> bool:
+    return all(verify_signature(pub, digest, sig) for pub, digest, sig in items)
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor  # noqa: PLW0603 - one process-wide pool, made on first use
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="pacata-verify"
+            )
+        return _executor
+
+
+def verify_many(items: Sequence[tuple[bytes, bytes, bytes]]) -> bool:
+    """True when every (public key, digest, signature) in `items` verifies; uses all cores."""
+    workers = os.cpu_count() or 1
+    if workers == 1 or len(items) < 2 * _BATCH_PER_THREAD:
+        return _verify_chunk(items)
+    size = -(-len(items) // workers)
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    return all(_pool().map(_verify_chunk, chunks))
+
+
+@dataclass(frozen=True, slots=True)
+class Address(WireObject):
+    """A 20-byte account address; `str()` gives its `pac1…` form."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) != ADDRESS_SIZE:
+            raise ValueError(f"an address is {ADDRESS_SIZE} bytes, got {len(self.raw)}")
+
+    @classmethod
+    def from_public_key(cls, public_key: bytes) -> Self:
+        return cls(sha256(public_key)[:ADDRESS_SIZE])
+
+    @classmethod
+    def from_string(cls, text: str) -> Self:
+        """Parses `pac1…`; raises `DecodeError` with the reason for anything else."""
+        raw = bech32m.decode_bytes(ADDRESS_PREFIX, text)
+        if len(raw) != ADDRESS_SIZE:
+            raise DecodeError(f"an address holds {ADDRESS_SIZE} bytes, this one {len(raw)}")
+        return cls(raw)
+
+    def __str__(self) -> str:
+        return bech32m.encode_bytes(ADDRESS_PREFIX, self.raw)
+
+    def __repr__(self) -> str:
+        return f"Address({self})"
+
+    def write_to(self, writer: Writer) -> None:
+        writer.fixed(self.raw, ADDRESS_SIZE)
+
+    @classmethod
+    def read_from(cls, reader: Reader) -> Self:
+        return cls(reader.fixed(ADDRESS_SIZE))
+
+
+def check_public_key(public_key: bytes) -> bytes:
+    """`public_key` if it is a valid compressed secp256k1 point, else `DecodeError`."""
+    if len(public_key) != PUBLIC_KEY_SIZE or public_key[0] not in (2, 3):
+        raise DecodeError("a public key must be a 33-byte compressed secp256k1 point")
+    pubkey = ffi.new("secp256k1_pubkey *")
+    if not lib.secp256k1_ec_pubkey_parse(_CTX, pubkey, public_key, PUBLIC_KEY_SIZE):
+        raise DecodeError("public key is not a point on secp256k1")
+    return public_key
+
+
+class PrivateKey:
+    """A secp256k1 signing key. Never encoded on the wire; the keystore protects it at rest."""
+
+    __slots__ = ("_key", "public_key")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != 32:
+            raise ValueError("a private key is 32 bytes")
+        try:
+            self._key = coincurve.PrivateKey(secret)
+        except ValueError:
+            raise ValueError("private key out of range for secp256k1") from None
+        self.public_key: bytes = self._key.public_key.format(compressed=True)
+
+    @classmethod
+    def generate(cls) -> Self:
+        return cls(coincurve.PrivateKey().secret)
+
+    @property
+    def secret(self) -> bytes:
+        return bytes(self._key.secret)
+
+    @property
+    def address(self) -> Address:
+        return Address.from_public_key(self.public_key)
+
+    def sign(self, digest: bytes) -> bytes:
+        """Compact 64-byte low-S signature of a 32-byte digest."""
+        if len(digest) != DIGEST_SIZE:
+            raise ValueError("sign a 32-byte digest")
+        der = self._key.sign(digest, hasher=None)
+        sig = ffi.new("secp256k1_ecdsa_signature *")
+        if not lib.secp256k1_ecdsa_signature_parse_der(_CTX, sig, der, len(der)):
+            raise RuntimeError("libsecp256k1 produced an unparsable signature")
+        out = ffi.new("unsigned char[64]")
+        lib.secp256k1_ecdsa_signature_serialize_compact(_CTX, out, sig)
+        return bytes(ffi.buffer(out, SIGNATURE_SIZE))
+
+    def __repr__(self) -> str:
+        return f"PrivateKey(address={self.address})"

@@ -1,0 +1,111 @@
+"""Key-value stores under the chain: LevelDB (plyvel) and an in-memory twin.
+
+Both honour one contract, checked by one conformance suite (tests/chain/test_kvstore.py):
+`get` reads, `write` applies a `WriteBatch` atomically (all of it or none of it, also across a
+crash of the process), `iterate` walks one key prefix in key order. LevelDB batches are written
+with `sync=True`, so a block that `write` returned for survives power loss too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import plyvel
+
+from pacata.errors import StoreError
+
+
+class WriteBatch:
+    """Puts and deletes to apply together; the last operation on a key wins."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        self.ops: dict[bytes, bytes | None] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.ops[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.ops[key] = None
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+class KeyValueStore(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def write(self, batch: WriteBatch) -> None: ...
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A dict behind the store contract: for tests, simulations and throwaway nodes."""
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("store is closed")
+
+    def get(self, key: bytes) -> bytes | None:
+        self._check_open()
+        return self._data.get(key)
+
+    def write(self, batch: WriteBatch) -> None:
+        self._check_open()
+        for key, value in batch.ops.items():
+            if value is None:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = value
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        self._check_open()
+        for key in sorted(k for k in self._data if k.startswith(prefix)):
+            yield key, self._data[key]
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class LevelDBStore:
+    """LevelDB through plyvel; one process at a time may open a database."""
+
+    def __init__(self, path: Path | str, *, sync: bool = True) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = plyvel.DB(str(path), create_if_missing=True)
+        except plyvel.IOError as exc:
+            raise StoreError(f"cannot open the chain database at {path}: {exc}") from None
+        except plyvel.CorruptionError as exc:
+            raise StoreError(f"the chain database at {path} is corrupt: {exc}") from None
+        self._sync = sync
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._db.get(key)
+        return value
+
+    def write(self, batch: WriteBatch) -> None:
+        with self._db.write_batch(sync=self._sync, transaction=True) as wb:
+            for key, value in batch.ops.items():
+                if value is None:
+                    wb.delete(key)
+                else:
+                    wb.put(key, value)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        with self._db.iterator(prefix=prefix) as it:
+            yield from it
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()

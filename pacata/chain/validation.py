@@ -1,0 +1,100 @@
+"""Block validation: small pure checks, composed by `validate_block_stateless` and `execute_block`.
+
+The order matters for cost: everything cheap and stateless (linkage, sizes, Merkle root, the
+producer's signature) runs before the transactions' signatures are verified in a batch on all
+cores, and the state is touched only after that. Every failure is an `InvalidBlock` (or a
+`ConsensusError` from the producer rules) naming what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pacata.chain.blocks import Block
+from pacata.chain.headers import BlockHeader
+from pacata.chain.keys import Address, verify_many
+from pacata.chain.merkle import merkle_root
+from pacata.chain.params import ChainParams
+from pacata.chain.state import StateOverlay, StateReader
+from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
+from pacata.errors import ConsensusError, InvalidBlock, InvalidTransaction
+
+
+class ProducerRules(Protocol):
+    """Who may produce a block on top of a parent (the consensus layer supplies the lottery)."""
+
+    def check_producer(self, header: BlockHeader, parent: BlockHeader, state: StateReader) -> None:
+        """Raises `ConsensusError` unless `header.producer` may make this block."""
+
+
+class BondedProducers:
+    """Any account with at least the minimum bond may produce (before the slot lottery)."""
+
+    def __init__(self, params: ChainParams) -> None:
+        self._params = params
+
+    def check_producer(self, header: BlockHeader, parent: BlockHeader, state: StateReader) -> None:
+        account = StateOverlay(state).account(Address.from_public_key(header.producer))
+        if account.bond < self._params.min_bond:
+            raise ConsensusError(
+                f"producer {Address.from_public_key(header.producer)} is not bonded "
+                f"(bond {account.bond}, minimum {self._params.min_bond})"
+            )
+
+
+def validate_linkage(header: BlockHeader, parent: BlockHeader) -> None:
+    if header.prev_hash != parent.hash:
+        raise InvalidBlock("prev_hash is not the parent's hash")
+    if header.height != parent.height + 1:
+        raise InvalidBlock(f"height {header.height} does not follow the parent's {parent.height}")
+    if header.slot <= parent.slot:
+        raise InvalidBlock(f"slot {header.slot} is not after the parent's slot {parent.slot}")
+    if header.timestamp_ms < parent.timestamp_ms:
+        raise InvalidBlock("timestamp is before the parent's")
+
+
+def validate_body(block: Block, params: ChainParams, encoded_size: int) -> None:
+    if len(block.transactions) > params.max_block_transactions:
+        raise InvalidBlock(
+            f"{len(block.transactions)} transactions exceed the limit of "
+            f"{params.max_block_transactions}"
+        )
+    if encoded_size > params.max_block_bytes:
+        raise InvalidBlock(f"block of {encoded_size} bytes exceeds {params.max_block_bytes}")
+    txids = [tx.txid for tx in block.transactions]
+    if len(set(txids)) != len(txids):
+        raise InvalidBlock("a transaction appears twice")
+    if merkle_root(txids) != block.header.tx_root:
+        raise InvalidBlock("tx_root does not match the transactions")
+
+
+def validate_signatures(block: Block) -> None:
+    if not block.header.has_valid_signature():
+        raise InvalidBlock("the producer's signature is invalid")
+    items = [(tx.sender, tx.signing_digest(), tx.signature) for tx in block.transactions]
+    if not verify_many(items):
+        bad = next(i for i, tx in enumerate(block.transactions) if not tx.has_valid_signature())
+        raise InvalidBlock(f"transaction {bad} has an invalid signature")
+
+
+def validate_block_stateless(
+    block: Block, parent: BlockHeader, params: ChainParams, encoded_size: int
+) -> None:
+    validate_linkage(block.header, parent)
+    validate_body(block, params, encoded_size)
+    validate_signatures(block)
+
+
+def execute_block(block: Block, state: StateReader, params: ChainParams) -> StateOverlay:
+    """Applies the transactions and rewards of an already checked block to an overlay."""
+    overlay = StateOverlay(state)
+    ctx = BlockContext(params, block.height, Address.from_public_key(block.header.producer))
+    fees = 0
+    for index, tx in enumerate(block.transactions):
+        try:
+            apply_transaction(overlay, tx, ctx)
+        except InvalidTransaction as exc:
+            raise InvalidBlock(f"transaction {index} ({tx.txid.hex()[:16]}): {exc}") from None
+        fees += tx.fee
+    apply_block_rewards(overlay, ctx, fees)
+    return overlay
