@@ -265,8 +265,11 @@ class StateTree:
         _require_size("a root", root, HASH_SIZE)
         items = sorted(changes.items())
         for key, value_hash in items:
-            _require_size("a key", key, KEY_SIZE)
-            if value_hash is not None:
+            if type(key) is not bytes or len(key) != KEY_SIZE:
+                _require_size("a key", key, KEY_SIZE)
+            if value_hash is not None and (
+                type(value_hash) is not bytes or len(value_hash) != HASH_SIZE
+            ):
                 _require_size("a value hash", value_hash, HASH_SIZE)
         batch = _Batch(self, items)
         new_root = batch.apply(root, 0, 0, len(items)) if items else root
@@ -369,12 +372,20 @@ class _Batch:
         is_leaf, first, second = self.cache.get(node_hash) or self.load(node_hash)
         if is_leaf:
             return self.merge_leaf(first, second, depth, lo, hi)
-        mid = self.changes.split(depth, lo, hi)
+        ints = self.changes.ints
+        shift = _TOP_BIT - depth
+        mid = bisect_left(ints, ((ints[lo] >> shift) | 1) << shift, lo, hi)
         left = self.apply(first, depth + 1, lo, mid) if lo < mid else first
         right = self.apply(second, depth + 1, mid, hi) if mid < hi else second
         if left == first and right == second:
             return node_hash
-        return self.join(left, right)
+        if EMPTY_ROOT in (left, right):
+            return self.join(left, right)
+        encoding = _INTERNAL_PREFIX + left + right
+        node_hash = hashlib.sha256(encoding).digest()
+        self.new_nodes[node_hash] = encoding
+        self.cache[node_hash] = (False, left, right)
+        return node_hash
 
     def merge_leaf(self, leaf_key: bytes, leaf_value: bytes, depth: int, lo: int, hi: int) -> bytes:
         """Rebuilds the subtree of one existing leaf with changes [lo, hi) applied to it."""
@@ -410,7 +421,8 @@ class _Batch:
     def apply_one(self, top: bytes, depth: int, index: int) -> bytes:
         """Applies the single change `index` to the subtree `top` at `depth`, with no recursion:
         walk down to where the key's leaf is or would be, replace it, hash back up."""
-        key_int = self.changes.ints[index]
+        changes = self.changes
+        key_int = changes.ints[index]
         cache = self.cache
         cache_get = cache.get
         path: list[bytes] = []  # siblings, top down
@@ -430,22 +442,45 @@ class _Batch:
             shift -= 1
         else:
             node = None
-        bottom = self.replace_bottom(node_hash, node, _TOP_BIT - shift, index)
-        if bottom is None:
-            return top
-        node_hash, kind = bottom
 
+        key = changes.keys[index]
+        value_hash = changes.values[index]
+        kind = _LEAF
+        if value_hash is not None and (node is None or node[1] == key):
+            # The common cases, inline: a key's value changes, or a key lands in an empty place.
+            encoding = _LEAF_PREFIX + key + value_hash
+            leaf_hash = hashlib.sha256(encoding).digest()
+            if leaf_hash == node_hash:
+                return top
+            self.new_nodes[leaf_hash] = encoding
+            cache[leaf_hash] = (True, key, value_hash)
+            node_hash = leaf_hash
+        else:
+            bottom = self.replace_bottom(node_hash, node, _TOP_BIT - shift, index)
+            if bottom is None:
+                return top
+            node_hash, kind = bottom
+
+        return self.fold(node_hash, kind, path, key_int, shift + 1)
+
+    def fold(
+        self, node_hash: bytes, kind: int, path: list[bytes], key_int: int, shift: int
+    ) -> bytes:
+        """Hashes a key's new bottom node (of `kind`) up through the siblings on its `path`;
+        `shift` picks the key's bit at the level just above the bottom."""
         new_nodes = self.new_nodes
+        cache = self.cache
         digest = hashlib.sha256
         for sibling in reversed(path):
-            shift += 1
             if kind != _INTERNAL:
                 # A leaf or an empty subtree rises past an empty sibling; an empty subtree next
                 # to a lone leaf lets that leaf rise in its place (§2).
                 if sibling == EMPTY_ROOT:
+                    shift += 1
                     continue
                 if kind == _EMPTY and self.is_leaf(sibling):
                     node_hash, kind = sibling, _LEAF
+                    shift += 1
                     continue
                 kind = _INTERNAL
             if (key_int >> shift) & 1:
@@ -457,23 +492,23 @@ class _Batch:
             node_hash = digest(encoding).digest()
             new_nodes[node_hash] = encoding
             cache[node_hash] = cached
+            shift += 1
         return node_hash
 
     def replace_bottom(
         self, node_hash: bytes, leaf: _Node | None, depth: int, index: int
     ) -> tuple[bytes, int] | None:
         """What takes the place of the leaf or empty subtree at `depth` where change `index`
-        ended its walk, and its kind; None when the change leaves the tree as it is."""
+        ended its walk, and its kind, for a deletion or a key that meets another key's leaf;
+        None when the change leaves the tree as it is."""
         key = self.changes.keys[index]
         value_hash = self.changes.values[index]
-        if leaf is None or leaf[1] == key:
-            if value_hash is None:
-                return None if leaf is None else (EMPTY_ROOT, _EMPTY)
-            new_leaf = self.leaf(key, value_hash)
-            return None if new_leaf == node_hash else (new_leaf, _LEAF)
         if value_hash is None:
-            return None
+            if leaf is None or leaf[1] != key:
+                return None
+            return EMPTY_ROOT, _EMPTY
         # Another key's leaf holds the place: both go under the node where the keys part.
+        assert leaf is not None
         key_int = self.changes.ints[index]
         split = _common_prefix_bits(key, leaf[1])
         new_leaf = self.leaf(key, value_hash)

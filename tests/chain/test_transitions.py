@@ -1,0 +1,182 @@
+"""State-transition rules of BOND, UNBOND, the relay kinds and the channel kinds."""
+
+from __future__ import annotations
+
+import pytest
+
+from pacata.chain.devnet import devnet_developer_fund_key, devnet_key
+from pacata.chain.genesis import shipped_genesis
+from pacata.chain.keys import PrivateKey
+from pacata.chain.receipts import Receipt
+from pacata.chain.state import Unbonding
+from pacata.chain.transactions import (
+    Bond,
+    ChannelClose,
+    ChannelOpen,
+    ChannelSettle,
+    ChannelTopup,
+    Evidence,
+    RelayOffer,
+    RelayRegister,
+    RelayRetire,
+    RelayUpdate,
+    Unbond,
+)
+from pacata.chain.transitions import channel_id_of
+from pacata.testing import ChainFactory, devnet_chain
+from pacata.testing.ledger import with_params
+
+PARAMS = shipped_genesis("devnet").params
+ALICE, RELAY = devnet_key(1), devnet_key(2)
+VRF_KEY = bytes(range(32))
+OFFER = RelayOffer(bytes(32), ("203.0.113.5:51820",), (100_000, 400_000))
+
+
+@pytest.fixture
+def factory() -> ChainFactory:
+    genesis = with_params(shipped_genesis("devnet"), unbonding_delay=3)
+    return ChainFactory(devnet_chain(genesis=genesis))
+
+
+def refused(factory: ChainFactory, payload: object, reason: str, key: PrivateKey = ALICE) -> None:
+    tx = factory.sign(key, payload)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=reason):
+        factory.next_block([tx])
+    factory.forget_pending_nonces()
+
+
+def test_bond_locks_stake_and_unbond_releases_it_after_the_delay(factory: ChainFactory) -> None:
+    chain = factory.chain
+    start = chain.account(ALICE.address).balance
+    fee = PARAMS.min_fee
+    factory.next_block([factory.sign(ALICE, Bond(PARAMS.min_bond * 2, VRF_KEY))])
+    account = chain.account(ALICE.address)
+    assert account.bond == PARAMS.min_bond * 2
+    assert account.vrf_public_key == VRF_KEY
+    assert account.balance == start - PARAMS.min_bond * 2 - fee
+
+    factory.next_block([factory.sign(ALICE, Unbond(PARAMS.min_bond))])
+    height = chain.height
+    account = chain.account(ALICE.address)
+    assert account.bond == PARAMS.min_bond
+    assert account.unbonding == (Unbonding(PARAMS.min_bond, height + 3),)
+    locked_balance = account.balance
+
+    # Not spendable before the release height: a transfer of it is refused.
+    everything = locked_balance + PARAMS.min_bond - fee
+    for _ in range(2):  # blocks height + 1 and height + 2 still hold it back
+        refused(factory, _transfer_to_self(everything), "insufficient balance")
+        factory.next_block()
+    assert chain.height == height + 2
+    # In the block at the release height, the account's transaction finds it credited.
+    factory.next_block([factory.sign(ALICE, _transfer_to_self(everything))])
+    assert chain.height == height + 3
+    account = chain.account(ALICE.address)
+    assert account.unbonding == ()
+    assert account.balance == everything
+
+
+def _transfer_to_self(amount: int):  # type: ignore[no-untyped-def]
+    from pacata.chain.transactions import Transfer
+
+    return Transfer(ALICE.address, amount)
+
+
+def test_bond_rules(factory: ChainFactory) -> None:
+    refused(factory, Bond(PARAMS.min_bond - 1, VRF_KEY), "below the minimum")
+    factory.next_block([factory.sign(ALICE, Bond(PARAMS.min_bond, VRF_KEY))])
+    refused(factory, Bond(PARAMS.min_bond, bytes(32)), "keeps its VRF key")
+    refused(factory, Unbond(PARAMS.min_bond + 1), "cannot unbond")
+    refused(factory, Unbond(1), "remaining bond")
+    factory.next_block([factory.sign(ALICE, Unbond(PARAMS.min_bond))])
+    account = factory.chain.account(ALICE.address)
+    assert account.bond == 0
+    assert account.vrf_public_key == b""
+
+
+def test_relay_registration_lifecycle(factory: ChainFactory) -> None:
+    chain = factory.chain
+    refused(factory, RelayUpdate(OFFER), "not a registered relay", RELAY)
+    factory.next_block([factory.sign(RELAY, RelayRegister(OFFER))])
+    from pacata.chain.state import StateOverlay
+
+    record = StateOverlay(chain.store).relay(RELAY.address)
+    assert record is not None
+    assert record.offer == OFFER
+    assert record.owner_public_key == RELAY.public_key
+    refused(factory, RelayRegister(OFFER), "already a registered relay", RELAY)
+    cheaper = RelayOffer(OFFER.wireguard_key, OFFER.endpoints, (50_000,))
+    factory.next_block([factory.sign(RELAY, RelayUpdate(cheaper))])
+    updated = StateOverlay(chain.store).relay(RELAY.address)
+    assert updated is not None
+    assert updated.offer == cheaper
+    factory.next_block([factory.sign(RELAY, RelayRetire())])
+    assert StateOverlay(chain.store).relay(RELAY.address) is None
+
+
+def test_channel_open_settle_close(factory: ChainFactory) -> None:
+    chain = factory.chain
+    factory.next_block([factory.sign(RELAY, RelayRegister(OFFER))])
+    deposit = 1_000_000
+    open_tx = factory.sign(
+        ALICE, ChannelOpen(RELAY.address, deposit, 1, bytes([7]) * 32, chain.height + 10)
+    )
+    factory.next_block([open_tx])
+    channel_id = channel_id_of(ALICE.public_key, open_tx.nonce)
+    from pacata.chain.state import StateOverlay
+
+    channel = StateOverlay(chain.store).channel(channel_id)
+    assert channel is not None
+    assert (channel.deposit, channel.paid, channel.tier) == (deposit, 0, 1)
+    assert channel.client_tunnel_key == bytes([7]) * 32
+
+    factory.next_block([factory.sign(ALICE, ChannelTopup(channel_id, 500_000))])
+    deposit += 500_000
+
+    def receipt(amount: int, nbytes: int, key: PrivateKey = ALICE) -> ChannelSettle:
+        return ChannelSettle(
+            Receipt(chain.genesis.chain_id, channel_id, nbytes, amount).signed(key)
+        )
+
+    relay_before = chain.account(RELAY.address).balance
+    fund = devnet_developer_fund_key().address
+    fund_before = chain.account(fund).balance
+    refused(factory, receipt(100_000, 10), "only the channel's relay", ALICE)
+    refused(factory, receipt(100_000, 10, key=RELAY), "not signed by the channel's client", RELAY)
+    refused(factory, receipt(deposit + 1, 10), "exceeds the deposit", RELAY)
+    factory.next_block([factory.sign(RELAY, receipt(200_000, 1_000))])
+    fee = PARAMS.min_fee
+    dev_fee = 200_000 * PARAMS.developer_fee_bps // 10_000
+    assert chain.account(RELAY.address).balance == relay_before - fee + 200_000 - dev_fee
+    block_share = PARAMS.reward_split()[2]
+    assert chain.account(fund).balance == fund_before + dev_fee + block_share
+    refused(factory, receipt(200_000, 2_000), "not above", RELAY)
+    refused(factory, receipt(300_000, 999), "bytes are below", RELAY)
+    factory.next_block([factory.sign(RELAY, receipt(300_000, 2_000))])
+
+    refused(factory, ChannelClose(channel_id), "can be closed after height")
+    while chain.height <= channel.expiry_height:
+        factory.next_block()
+    refused(factory, ChannelTopup(channel_id, 1), "expired")
+    alice_before = chain.account(ALICE.address).balance
+    factory.next_block([factory.sign(ALICE, ChannelClose(channel_id))])
+    assert chain.account(ALICE.address).balance == alice_before - fee + deposit - 300_000
+    assert StateOverlay(chain.store).channel(channel_id) is None
+    refused(factory, ChannelClose(channel_id), "no open channel")
+
+
+def test_channel_open_rules(factory: ChainFactory) -> None:
+    height = factory.chain.height
+    refused(factory, ChannelOpen(RELAY.address, 1, 0, bytes(32), height + 5), "not a registered")
+    factory.next_block([factory.sign(RELAY, RelayRegister(OFFER))])
+    height = factory.chain.height
+    refused(factory, ChannelOpen(RELAY.address, 1, 2, bytes(32), height + 5), "no tier 2")
+    refused(factory, ChannelOpen(RELAY.address, 1, 0, bytes(32), height), "expiry height")
+    refused(
+        factory, ChannelOpen(RELAY.address, 1, 0, bytes(32), height + 5), "to itself", key=RELAY
+    )
+
+
+def test_evidence_waits_for_the_slot_lottery(factory: ChainFactory) -> None:
+    header = factory.chain.tip
+    refused(factory, Evidence(header, header), "not enabled")
