@@ -6,13 +6,15 @@ order and exits 0. It reports on stdout, one flushed line per event, so that the
 kills it knows how far it got:
 
     open HEIGHT TIP_HASH        the chain opened (after its recovery)
+    writing N                   the store starts writing the N-th batch of this run
     write N                     the store committed the N-th batch of this run
     block HEIGHT HASH STATUS    `add_block` returned; STATUS is an `AddStatus` value
     done HEIGHT TIP_HASH        every block is imported
 
 Rules:
 - A line is printed only after what it reports is durable (a LevelDB batch is written with
-  `sync=True`), so a killed importer may have done more than it said, never less.
+  `sync=True`), so a killed importer may have done more than it said, never less. `writing N`
+  lets the killer aim at the moment a batch is being written, the one that atomicity is for.
 - Resuming needs no bookkeeping of its own: a block already stored comes back `known` from
   `add_block` and costs one lookup, so a restarted importer goes through the same file again and
   picks up where the store is, on whichever branch that is.
@@ -53,20 +55,21 @@ def read_block_file(path: Path) -> list[bytes]:
 
 
 class ReportingStore:
-    """A `KeyValueStore` that calls `on_write(n)` after its n-th batch is committed."""
+    """A `KeyValueStore` that reports `writing N` and `write N` around its N-th batch."""
 
-    def __init__(self, inner: KeyValueStore, on_write: Callable[[int], None]) -> None:
+    def __init__(self, inner: KeyValueStore, report: Callable[[str], None]) -> None:
         self._inner = inner
-        self._on_write = on_write
+        self._report = report
         self._writes = 0
 
     def get(self, key: bytes) -> bytes | None:
         return self._inner.get(key)
 
     def write(self, batch: WriteBatch) -> None:
-        self._inner.write(batch)
         self._writes += 1
-        self._on_write(self._writes)
+        self._report(f"writing {self._writes}")
+        self._inner.write(batch)
+        self._report(f"write {self._writes}")
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self._inner.iterate(prefix)
@@ -82,7 +85,7 @@ def _report(line: str) -> None:
 
 def import_blocks(datadir: Path, blocks_file: Path) -> Chain:
     encoded_blocks = read_block_file(blocks_file)
-    store = ReportingStore(LevelDBStore(datadir), lambda n: _report(f"write {n}"))
+    store = ReportingStore(LevelDBStore(datadir), _report)
     chain = Chain(store, shipped_genesis("devnet"))
     _report(f"open {chain.height} {chain.tip.hash.hex()}")
     for encoded in encoded_blocks:

@@ -56,9 +56,13 @@ class ChainFactory:
     def transfer(self, sender: PrivateKey, recipient: Address, amount: int) -> Transaction:
         return self.sign(sender, Transfer(recipient, amount))
 
+    def new_key(self) -> PrivateKey:
+        """A key drawn from the factory's seeded generator: the same seed, the same keys."""
+        return PrivateKey(self.random.randbytes(32))
+
     def random_transfers(self, count: int, recipients: Sequence[Address] = ()) -> list[Transaction]:
         """`count` valid transfers from funded devnet accounts to `recipients` (or new keys)."""
-        targets = list(recipients) or [PrivateKey.generate().address for _ in range(count)]
+        targets = list(recipients) or [self.new_key().address for _ in range(count)]
         return [
             self.transfer(
                 self.random.choice(self.funded),
