@@ -29,6 +29,7 @@ import hashlib
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Protocol, Self
 
 from pacata.chain.codec import Reader, WireObject, Writer
@@ -48,8 +49,8 @@ _LEAF_PREFIX = bytes((_LEAF_TAG,))
 _INTERNAL_PREFIX = bytes((_INTERNAL_TAG,))
 _TOP_BIT = KEY_BITS - 1
 
-# What an update knows about a subtree it hands back to the level above; `None` means "not
-# looked at", since reading an untouched child is only worth it when its sibling went empty.
+# What stands at the bottom of a key's path while `_Batch.fold` hashes it up: only an internal
+# node is sure to stay where it is; a leaf or an empty subtree may still rise (§2).
 _EMPTY = 0
 _LEAF = 1
 _INTERNAL = 2
@@ -72,7 +73,7 @@ def _require_size(name: str, value: bytes, size: int) -> None:
         raise ValueError(f"{name} must be {size} bytes")
 
 
-def decode_node(node_hash: bytes, encoding: bytes) -> _Node:
+def _decode_node(node_hash: bytes, encoding: bytes) -> _Node:
     """The node stored under `node_hash`, or `StoreError` if `encoding` is not that node (§3)."""
     if not isinstance(encoding, bytes) or len(encoding) != NODE_SIZE:
         raise StoreError(f"state tree node {node_hash.hex()} is not {NODE_SIZE} bytes")
@@ -142,11 +143,15 @@ def verify_proof(root: bytes, key: bytes, value_hash: bytes | None, proof: State
 
     `value_hash=None` asks for proof that `key` is absent. Anything malformed gives False.
     """
-    if not isinstance(proof, StateProof):
+    if not (
+        isinstance(proof, StateProof)
+        and isinstance(root, bytes)
+        and len(root) == HASH_SIZE
+        and isinstance(key, bytes)
+        and len(key) == KEY_SIZE
+        and (value_hash is None or (isinstance(value_hash, bytes) and len(value_hash) == HASH_SIZE))
+    ):
         return False
-    for value, size in ((root, HASH_SIZE), (key, KEY_SIZE), (value_hash, HASH_SIZE)):
-        if value is not None and (not isinstance(value, bytes) or len(value) != size):
-            return False
     siblings = proof.siblings
     depth = len(siblings)
     if depth > MAX_PROOF_SIBLINGS:
@@ -183,37 +188,45 @@ class StateTree:
     change, a cached node is right for as long as its hash is.
     """
 
-    __slots__ = ("_half", "_old", "_read_node", "_young")
+    __slots__ = ("_cache", "_cache_size", "_read_node", "_replaced")
 
     def __init__(self, read_node: NodeReader, cache_size: int = 200_000) -> None:
         if cache_size < 0:
             raise ValueError("cache_size must not be negative")
         self._read_node = read_node
-        # Two generations instead of an exact LRU: a hit is one dict lookup, and when the young
-        # generation fills up the old one, holding what was not used since, is dropped whole.
-        self._half = cache_size // 2
-        self._young: dict[bytes, _Node] = {}
-        self._old: dict[bytes, _Node] = {}
+        self._cache_size = cache_size
+        # A plain dict, so that a hit is one lookup. When it is over its bound, the nodes that
+        # updates replaced go first: they belong to older roots only. Until then they still
+        # serve a second pass over the same parent root, as when a block is built and then
+        # imported. Only if live nodes alone overflow it do the oldest of them go.
+        self._cache: dict[bytes, _Node] = {}
+        self._replaced: list[bytes] = []
 
     def _load(self, node_hash: bytes) -> _Node:
-        node = self._young.get(node_hash)
-        if node is not None:
-            return node
-        node = self._old.get(node_hash)
+        node = self._cache.get(node_hash)
         if node is None:
             encoding = self._read_node(node_hash)
             if encoding is None:
                 raise StoreError(f"state tree node {node_hash.hex()} is missing")
-            node = decode_node(node_hash, encoding)
-        if self._half:
-            self._young[node_hash] = node
-            self._settle()
+            node = _decode_node(node_hash, encoding)
+            if self._cache_size:
+                self._cache[node_hash] = node
         return node
 
-    def _settle(self) -> None:
-        if len(self._young) >= self._half:
-            self._old = self._young
-            self._young = {}
+    def _trim(self) -> None:
+        """Brings the cache back within its bound; only between calls, since an update reads
+        back nodes it made earlier in the same pass."""
+        cache = self._cache
+        bound = self._cache_size
+        if len(cache) <= bound and len(self._replaced) <= bound:
+            return
+        for node_hash in self._replaced:
+            cache.pop(node_hash, None)
+        self._replaced = []
+        if len(cache) > bound:
+            # Dicts keep insertion order: keep the newest three quarters, in one pass.
+            keep = bound * 3 // 4
+            self._cache = dict(islice(cache.items(), len(cache) - keep, None))
 
     def get(self, root: bytes, key: bytes) -> bytes | None:
         """The value hash that `key` holds under `root`, or None."""
@@ -222,13 +235,16 @@ class StateTree:
         key_int = int.from_bytes(key, "big")
         node_hash = root
         depth = 0
+        found: _Node | None = None
         while node_hash != EMPTY_ROOT:
-            is_leaf, first, second = self._load(node_hash)
-            if is_leaf:
-                return second if first == key else None
-            node_hash = second if (key_int >> (_TOP_BIT - depth)) & 1 else first
+            node = self._load(node_hash)
+            if node[0]:
+                found = node
+                break
+            node_hash = node[2] if (key_int >> (_TOP_BIT - depth)) & 1 else node[1]
             depth += 1
-        return None
+        self._trim()
+        return found[2] if found is not None and found[1] == key else None
 
     def prove(self, root: bytes, key: bytes) -> StateProof:
         """The proof of what `key` holds under `root`: its value hash, or nothing."""
@@ -237,21 +253,23 @@ class StateTree:
         key_int = int.from_bytes(key, "big")
         siblings: list[bytes] = []
         node_hash = root
+        found: _Node | None = None
         while node_hash != EMPTY_ROOT:
-            is_leaf, first, second = self._load(node_hash)
-            if is_leaf:
-                siblings.reverse()
-                if first == key:
-                    return StateProof(tuple(siblings))
-                return StateProof(tuple(siblings), first, second)
+            node = self._load(node_hash)
+            if node[0]:
+                found = node
+                break
             if (key_int >> (_TOP_BIT - len(siblings))) & 1:
-                siblings.append(first)
-                node_hash = second
+                siblings.append(node[1])
+                node_hash = node[2]
             else:
-                siblings.append(second)
-                node_hash = first
+                siblings.append(node[2])
+                node_hash = node[1]
+        self._trim()
         siblings.reverse()
-        return StateProof(tuple(siblings))
+        if found is None or found[1] == key:
+            return StateProof(tuple(siblings))
+        return StateProof(tuple(siblings), found[1], found[2])
 
     def update(
         self, root: bytes, changes: Mapping[bytes, bytes | None]
@@ -263,18 +281,18 @@ class StateTree:
         nothing and makes no node.
         """
         _require_size("a root", root, HASH_SIZE)
-        items = sorted(changes.items())
-        for key, value_hash in items:
-            if type(key) is not bytes or len(key) != KEY_SIZE:
+        for key, value_hash in changes.items():
+            # Inline checks: a block brings thousands of changes; the call is only for errors.
+            if not isinstance(key, bytes) or len(key) != KEY_SIZE:
                 _require_size("a key", key, KEY_SIZE)
             if value_hash is not None and (
-                type(value_hash) is not bytes or len(value_hash) != HASH_SIZE
+                not isinstance(value_hash, bytes) or len(value_hash) != HASH_SIZE
             ):
                 _require_size("a value hash", value_hash, HASH_SIZE)
+        items = sorted(changes.items())
         batch = _Batch(self, items)
-        new_root = batch.apply(root, 0, 0, len(items)) if items else root
-        if self._half:
-            self._settle()
+        new_root = batch.apply_range(root, 0, 0, len(items))
+        self._trim()
         return new_root, batch.new_nodes
 
 
@@ -318,14 +336,17 @@ class _Batch:
     call per node is a sizeable part of the budget.
     """
 
-    __slots__ = ("cache", "changes", "load", "new_nodes")
+    __slots__ = ("cache", "changes", "load", "new_nodes", "replaced")
 
     def __init__(self, tree: StateTree, items: list[tuple[bytes, bytes | None]]) -> None:
         self.changes = _Entries([key for key, _ in items], [value for _, value in items])
         # With the cache off, a private dict still lets `join` look at nodes made in this pass.
-        self.cache: dict[bytes, _Node] = tree._young if tree._half else {}
+        caching = tree._cache_size > 0
+        self.cache: dict[bytes, _Node] = tree._cache if caching else {}
         self.load = tree._load
         self.new_nodes: dict[bytes, bytes] = {}
+        # Nodes of the old root that this update replaces: a hint for the cache, no more.
+        self.replaced: list[bytes] = tree._replaced if caching else []
 
     def is_leaf(self, node_hash: bytes) -> bool:
         return (self.cache.get(node_hash) or self.load(node_hash))[0]
@@ -363,23 +384,25 @@ class _Batch:
         return self.internal(left, right)
 
     def apply(self, node_hash: bytes, depth: int, lo: int, hi: int) -> bytes:
-        """Applies changes [lo, hi) to the subtree `node_hash` at `depth`."""
-        if hi - lo == 1:
-            return self.apply_one(node_hash, depth, lo)
+        """Applies changes [lo, hi), at least two of them, to the subtree `node_hash` at `depth`."""
         if node_hash == EMPTY_ROOT:
             entries = self.changes.kept(lo, hi)
             return self.build(entries, depth, 0, len(entries.keys))
-        is_leaf, first, second = self.cache.get(node_hash) or self.load(node_hash)
-        if is_leaf:
-            return self.merge_leaf(first, second, depth, lo, hi)
+        node = self.cache.get(node_hash) or self.load(node_hash)
+        if node[0]:
+            return self.merge_leaf(node_hash, node, depth, lo, hi)
+        first, second = node[1], node[2]
+        # `_Entries.split`, inline: this runs for every shared node of the upper levels.
         ints = self.changes.ints
         shift = _TOP_BIT - depth
         mid = bisect_left(ints, ((ints[lo] >> shift) | 1) << shift, lo, hi)
-        left = self.apply(first, depth + 1, lo, mid) if lo < mid else first
-        right = self.apply(second, depth + 1, mid, hi) if mid < hi else second
+        depth += 1
+        left = self.apply_range(first, depth, lo, mid)
+        right = self.apply_range(second, depth, mid, hi)
         if left == first and right == second:
             return node_hash
-        if EMPTY_ROOT in (left, right):
+        self.replaced.append(node_hash)
+        if left == EMPTY_ROOT or right == EMPTY_ROOT:  # noqa: PLR1714 - no tuple on a hot path
             return self.join(left, right)
         encoding = _INTERNAL_PREFIX + left + right
         node_hash = hashlib.sha256(encoding).digest()
@@ -387,8 +410,17 @@ class _Batch:
         self.cache[node_hash] = (False, left, right)
         return node_hash
 
-    def merge_leaf(self, leaf_key: bytes, leaf_value: bytes, depth: int, lo: int, hi: int) -> bytes:
+    def apply_range(self, node_hash: bytes, depth: int, lo: int, hi: int) -> bytes:
+        """Applies changes [lo, hi), however many, to the subtree `node_hash` at `depth`."""
+        if hi - lo > 1:
+            return self.apply(node_hash, depth, lo, hi)
+        if hi > lo:
+            return self.apply_one(node_hash, depth, lo)
+        return node_hash
+
+    def merge_leaf(self, leaf_hash: bytes, leaf: _Node, depth: int, lo: int, hi: int) -> bytes:
         """Rebuilds the subtree of one existing leaf with changes [lo, hi) applied to it."""
+        _, leaf_key, leaf_value = leaf
         changes = self.changes
         at = bisect_left(changes.ints, int.from_bytes(leaf_key, "big"), lo, hi)
         keys = changes.keys[lo:hi]
@@ -398,6 +430,9 @@ class _Batch:
             keys.insert(at - lo, leaf_key)
             values.insert(at - lo, leaf_value)
         entries = _Entries(keys, values).kept(0, len(keys))
+        if entries.keys == [leaf_key] and entries.values == [leaf_value]:
+            return leaf_hash  # only deletions of absent keys: no node to make
+        self.replaced.append(leaf_hash)
         return self.build(entries, depth, 0, len(entries.keys))
 
     def build(self, entries: _Entries, depth: int, lo: int, hi: int) -> bytes:
@@ -426,6 +461,8 @@ class _Batch:
         cache = self.cache
         cache_get = cache.get
         path: list[bytes] = []  # siblings, top down
+        walked = len(self.replaced)
+        replaced = self.replaced.append
         node_hash = top
         node: _Node | None = None
         shift = _TOP_BIT - depth
@@ -433,6 +470,7 @@ class _Batch:
             node = cache_get(node_hash) or self.load(node_hash)
             if node[0]:
                 break
+            replaced(node_hash)
             if (key_int >> shift) & 1:
                 path.append(node[1])
                 node_hash = node[2]
@@ -451,14 +489,20 @@ class _Batch:
             encoding = _LEAF_PREFIX + key + value_hash
             leaf_hash = hashlib.sha256(encoding).digest()
             if leaf_hash == node_hash:
+                del self.replaced[walked:]
                 return top
+            if node is not None:
+                replaced(node_hash)  # the key's old leaf
             self.new_nodes[leaf_hash] = encoding
             cache[leaf_hash] = (True, key, value_hash)
             node_hash = leaf_hash
         else:
             bottom = self.replace_bottom(node_hash, node, _TOP_BIT - shift, index)
             if bottom is None:
+                del self.replaced[walked:]
                 return top
+            if bottom[1] == _EMPTY:
+                replaced(node_hash)  # the deleted key's leaf; another key's leaf stays live
             node_hash, kind = bottom
 
         return self.fold(node_hash, kind, path, key_int, shift + 1)
