@@ -23,6 +23,12 @@ from enum import Enum
 from pacata.chain import schema
 from pacata.chain.blocks import Block
 from pacata.chain.chainstore import BlockInfo, BlockStatus, ChainStore, UndoRecord
+from pacata.chain.consensus import (
+    LeaderProof,
+    begin_block,
+    check_header_time,
+    prove_leadership,
+)
 from pacata.chain.genesis import Genesis
 from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address, PrivateKey
@@ -40,12 +46,8 @@ from pacata.chain.state import (
 from pacata.chain.state_tree import EMPTY_ROOT, StateProof, StateTree
 from pacata.chain.transactions import Transaction
 from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
-from pacata.chain.validation import (
-    BondedProducers,
-    ProducerRules,
-    execute_block,
-    validate_block_stateless,
-)
+from pacata.chain.validation import execute_block, validate_block_stateless
+from pacata.chain.vrf import VrfKey
 from pacata.errors import (
     BlockNotFound,
     ConsensusError,
@@ -77,18 +79,12 @@ def preference(header: BlockHeader) -> tuple[int, bytes, bytes]:
 
 
 class Chain:
-    def __init__(
-        self,
-        kv: KeyValueStore,
-        genesis: Genesis,
-        producer_rules: ProducerRules | None = None,
-    ) -> None:
+    def __init__(self, kv: KeyValueStore, genesis: Genesis) -> None:
         self.kv = kv
         self.store = ChainStore(kv)
         self.genesis = genesis
         self.params = genesis.params
         self.tree = StateTree(self.store.read_tree_node)
-        self.rules: ProducerRules = producer_rules or BondedProducers(self.params)
         self._tip = self._open()
         self._recover()
 
@@ -206,8 +202,14 @@ class Chain:
 
     # -- import -------------------------------------------------------------------------
 
-    def add_block(self, block: Block, encoded: bytes | None = None) -> ChainUpdate:
-        """Imports a block; raises `InvalidBlock`/`ConsensusError`, or `BlockNotFound` (orphan)."""
+    def add_block(
+        self, block: Block, encoded: bytes | None = None, now_ms: int | None = None
+    ) -> ChainUpdate:
+        """Imports a block; raises `InvalidBlock`/`ConsensusError`, or `BlockNotFound` (orphan).
+
+        With `now_ms` (the node's clock) a block whose slot has not begun yet is refused with
+        `BlockFromFuture`, and not remembered: it may be offered again when its time comes.
+        """
         block_hash = block.hash
         known = self.store.block_info(block_hash)
         if known is not None:
@@ -224,6 +226,7 @@ class Chain:
             raise InvalidBlock(f"block at height {block.height} forks below the finality depth")
         if encoded is None:
             encoded = block.encode()
+        check_header_time(block.header, self.genesis.timestamp_ms, self.params, now_ms)
         validate_block_stateless(block, parent, self.params, len(encoded))
         if parent.hash == self._tip.hash:
             self._connect(block, encoded)
@@ -241,16 +244,15 @@ class Chain:
     def _connect(self, block: Block, encoded: bytes | None = None) -> None:
         """Validates `block` against the state at the tip (its parent) and makes it the tip."""
         parent = self._tip
-        self.rules.check_producer(block.header, parent, self.store)
         overlay = execute_block(block, self.store, self.params)
-        changes = overlay.changes()
+        changes, originals = overlay.changes_and_originals()
         root, nodes = self.tree.update(
             parent.state_root,
             {tree_key(k): None if v is None else value_hash(v) for k, v in changes.items()},
         )
         if root != block.header.state_root:
             raise InvalidBlock("state_root does not match the state after the block")
-        undo = UndoRecord(tuple(overlay.originals().items()))
+        undo = UndoRecord(tuple(originals.items()))
         batch = WriteBatch()
         info = BlockInfo(block.height, parent.hash, BlockStatus.VALID)
         ChainStore.stage_block(batch, block, info, encoded or block.encode())
@@ -324,20 +326,40 @@ class Chain:
 
     # -- production ---------------------------------------------------------------------
 
+    def leader_proof(self, vrf_key: VrfKey, address: Address, slot: int) -> LeaderProof | None:
+        """The proof that `address` won `slot` on top of the tip, or None if it did not."""
+        if slot <= self._tip.slot:
+            return None
+        return prove_leadership(StateOverlay(self.store), vrf_key, address, slot, self.params)
+
     def build_block(
         self,
         key: PrivateKey,
+        leader: LeaderProof,
         candidates: Iterable[Transaction],
         slot: int,
         timestamp_ms: int,
     ) -> tuple[Block, list[tuple[Transaction, InvalidTransaction]]]:
         """A signed block on the tip with every candidate that applies, in order.
 
-        Returns the block and the candidates left out with the reason.
+        `leader` is this producer's `leader_proof` for `slot`. Returns the block and the
+        candidates left out with the reason.
         """
         parent = self._tip
         overlay = StateOverlay(self.store)
-        ctx = BlockContext(self.params, parent.height + 1, key.address)
+        header = BlockHeader(
+            height=parent.height + 1,
+            prev_hash=parent.hash,
+            slot=slot,
+            timestamp_ms=timestamp_ms,
+            producer=key.public_key,
+            tx_root=bytes(32),
+            state_root=bytes(32),
+            vrf_output=leader.vrf_output,
+            vrf_proof=leader.vrf_proof,
+        )
+        begin_block(overlay, header, self.params)
+        ctx = BlockContext(self.params, parent.height + 1, slot, key.address)
         included: list[Transaction] = []
         rejected: list[tuple[Transaction, InvalidTransaction]] = []
         size = 0
@@ -365,13 +387,7 @@ class Chain:
                 for k, v in overlay.changes().items()
             },
         )
-        header = BlockHeader(
-            height=parent.height + 1,
-            prev_hash=parent.hash,
-            slot=slot,
-            timestamp_ms=timestamp_ms,
-            producer=key.public_key,
-            tx_root=merkle_root([tx.txid for tx in included]),
-            state_root=root,
+        header = replace(
+            header, tx_root=merkle_root([tx.txid for tx in included]), state_root=root
         ).signed(key)
         return Block(header, tuple(included)), rejected

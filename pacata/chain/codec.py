@@ -209,6 +209,8 @@ class Reader:
         count = self.uvarint()
         if count > max_count:
             raise DecodeError(f"{count} items exceed the bound of {max_count}")
+        if not count:  # as an account's unbondings mostly are: no generator to set up
+            return ()
         return tuple(read_item() for _ in range(count))
 
     def slice(self, start: int, end: int) -> bytes:

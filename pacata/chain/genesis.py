@@ -17,6 +17,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as mfields
 
+from pacata.chain.consensus import MAX_PRODUCERS, StakeEntry, StakeSnapshot, genesis_records
 from pacata.chain.hashing import ZERO_HASH, tagged_hash
 from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address
@@ -94,6 +95,8 @@ class _ParamsSchema(Schema):
     max_block_bytes = mfields.Integer(strict=True, validate=validate.Range(min=1024))
     slot_ms = mfields.Integer(strict=True, validate=validate.Range(min=1))
     epoch_slots = mfields.Integer(strict=True, validate=validate.Range(min=1))
+    active_slot_coeff_bps = mfields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
+    clock_allowance_ms = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
     max_channel_blocks = mfields.Integer(strict=True, validate=validate.Range(min=1))
 
 
@@ -136,6 +139,14 @@ class Genesis:
         }
         supply = sum(e.account.balance + e.account.bond for e in self.accounts)
         state[TOTALS_KEY] = ChainTotals(minted=supply).encode()
+        stakes = StakeSnapshot(
+            tuple(
+                StakeEntry(e.address, e.account.bond, e.account.vrf_public_key)
+                for e in sorted(self.accounts, key=lambda e: e.address.raw)
+                if e.account.bond
+            )
+        )
+        state.update(genesis_records(self.params_digest(), stakes))
         return state
 
     def params_digest(self) -> bytes:
@@ -202,8 +213,11 @@ def parse_genesis(document: Any, source: str = "genesis") -> Genesis:
             vrf_public_key=entry["vrf_public_key"] if entry["bond"] else b"",
         )
         accounts.append(GenesisAccount(address, account, entry["note"]))
-    if not any(a.account.bond for a in accounts):
+    bonded = sum(1 for a in accounts if a.account.bond)
+    if not bonded:
         raise InvalidGenesis(f"{source}: accounts: no bonded account, so no one could produce")
+    if bonded > MAX_PRODUCERS:
+        raise InvalidGenesis(f"{source}: accounts: more than {MAX_PRODUCERS} bonded accounts")
     return Genesis(
         params=params,
         timestamp_ms=data["timestamp_ms"],

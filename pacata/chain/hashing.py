@@ -16,6 +16,15 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+_tag_prefixes: dict[bytes, bytes] = {}
+
+
 def tagged_hash(tag: bytes, data: bytes) -> bytes:
     """SHA-256 of `tag` (length-prefixed, so no tag is a prefix of another) and `data`."""
-    return hashlib.sha256(bytes((len(tag),)) + tag + data).digest()
+    # Tags are a few constants, and a block import hashes under them some ten times a transaction.
+    prefix = _tag_prefixes.get(tag) if type(tag) is bytes else None
+    if prefix is None:
+        prefix = bytes((len(tag),)) + tag
+        if type(tag) is bytes and len(_tag_prefixes) < 256:
+            _tag_prefixes[tag] = prefix
+    return hashlib.sha256(prefix + data).digest()

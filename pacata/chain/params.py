@@ -32,6 +32,10 @@ class ChainParams:
     max_block_bytes: int = 2_000_000
     slot_ms: int = 1_000
     epoch_slots: int = 100
+    # f of the slot lottery: the chance that a producer holding all the weight wins a slot.
+    active_slot_coeff_bps: int = 5_000
+    # How far ahead of a node's clock a block's slot may start and still be accepted.
+    clock_allowance_ms: int = 2_000
     # A channel lives at most this many blocks, so deposits cannot be locked forever.
     max_channel_blocks: int = 1_000_000
 
@@ -41,7 +45,17 @@ class ChainParams:
             raise ValueError(f"reward shares must add up to {BASIS_POINTS} bps, not {shares}")
         if not 0 <= self.developer_fee_bps <= BASIS_POINTS:
             raise ValueError("developer_fee_bps must be within 0..10000")
-        for name in ("finality_depth", "max_block_transactions", "max_block_bytes", "slot_ms"):
+        if not 0 < self.active_slot_coeff_bps <= BASIS_POINTS:
+            raise ValueError("active_slot_coeff_bps must be within 1..10000")
+        if self.active_slot_coeff_bps < BASIS_POINTS and self.active_slot_coeff_bps > 9_500:
+            raise ValueError("active_slot_coeff_bps must be 10000 or at most 9500")
+        for name in (
+            "finality_depth",
+            "max_block_transactions",
+            "max_block_bytes",
+            "slot_ms",
+            "epoch_slots",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 

@@ -31,10 +31,16 @@ class Namespace(IntEnum):
     RELAY = 2
     CHANNEL = 3
     TOTALS = 4
+    CONSENSUS = 5  # epoch nonce, stake snapshots, producer set (pacata.chain.consensus)
+    CREDIT = 6  # a relay's bandwidth credit, by address
+    SLASH = 7  # (producer address, slot) of every equivocation already punished
+
+
+_NAMESPACE_PREFIXES = {namespace: bytes((namespace,)) for namespace in Namespace}
 
 
 def state_key(namespace: Namespace, natural_id: bytes) -> bytes:
-    return bytes((namespace,)) + natural_id
+    return _NAMESPACE_PREFIXES[namespace] + natural_id
 
 
 def tree_key(key: bytes) -> bytes:
@@ -89,6 +95,19 @@ class Account(WireObject):
     @property
     def is_empty(self) -> bool:
         return self == EMPTY_ACCOUNT
+
+    # The two changes every transaction makes, without `dataclasses.replace`, which costs
+    # several times a plain construction on the path of every transfer.
+
+    def with_balance(self, balance: int) -> Account:
+        """This account with `balance` in place of its balance."""
+        return Account(balance, self.nonce, self.bond, self.vrf_public_key, self.unbonding)
+
+    def charged(self, cost: int) -> Account:
+        """This account once it paid `cost` for a transaction with its next nonce."""
+        return Account(
+            self.balance - cost, self.nonce + 1, self.bond, self.vrf_public_key, self.unbonding
+        )
 
     @property
     def unbonding_total(self) -> int:
@@ -185,7 +204,7 @@ class StateReader(Protocol):
 class StateOverlay:
     """A writable view over a `StateReader`; changes stay here until taken with `changes()`."""
 
-    __slots__ = ("_base", "_decoded", "_originals")
+    __slots__ = ("_base", "_decoded", "_originals", "_read_values")
 
     def __init__(self, base: StateReader) -> None:
         self._base = base
@@ -193,6 +212,9 @@ class StateOverlay:
         self._decoded: dict[bytes, WireObject | None] = {}
         # state key -> encoded value in the base, for every key written
         self._originals: dict[bytes, bytes | None] = {}
+        # state key -> encoded value in the base, for every key read from it: a key is mostly
+        # read before it is written, and its original is then known without a second read
+        self._read_values: dict[bytes, bytes | None] = {}
 
     def get_state(self, key: bytes) -> bytes | None:
         if key in self._decoded:
@@ -204,13 +226,17 @@ class StateOverlay:
         if key in self._decoded:
             return self._decoded[key]  # type: ignore[return-value]
         raw = self._base.get_state(key)
+        self._read_values[key] = raw
         record = None if raw is None else decode(raw)
         self._decoded[key] = record
         return record
 
     def _write(self, key: bytes, record: WireObject | None) -> None:
         if key not in self._originals:
-            self._originals[key] = self._base.get_state(key)
+            read_values = self._read_values
+            self._originals[key] = (
+                read_values[key] if key in read_values else self._base.get_state(key)
+            )
         self._decoded[key] = record
 
     def account(self, address: Address) -> Account:
@@ -236,6 +262,13 @@ class StateOverlay:
     def set_channel(self, channel_id: bytes, channel: Channel | None) -> None:
         self._write(state_key(Namespace.CHANNEL, channel_id), channel)
 
+    def record(self, key: bytes, decode: Callable[[bytes], R]) -> R | None:
+        """The record at state key `key` of another module's namespace, or None."""
+        return self._read(key, decode)
+
+    def set_record(self, key: bytes, record: WireObject | None) -> None:
+        self._write(key, record)
+
     def totals(self) -> ChainTotals:
         found = self._read(TOTALS_KEY, ChainTotals.decode)
         return ChainTotals() if found is None else found
@@ -245,18 +278,26 @@ class StateOverlay:
 
     def changes(self) -> dict[bytes, bytes | None]:
         """Every written key whose value differs from the base: key -> new encoding or None."""
-        out: dict[bytes, bytes | None] = {}
-        for key, original in self._originals.items():
-            record = self._decoded[key]
-            new = None if record is None else record.encode()
-            if new != original:
-                out[key] = new
-        return out
+        return self.changes_and_originals()[0]
 
     def originals(self) -> dict[bytes, bytes | None]:
         """The base's value of every key that `changes()` reports."""
-        changed = self.changes()
-        return {key: self._originals[key] for key in changed}
+        return self.changes_and_originals()[1]
+
+    def changes_and_originals(
+        self,
+    ) -> tuple[dict[bytes, bytes | None], dict[bytes, bytes | None]]:
+        """`changes()` and `originals()` at the cost of one: each record is encoded once."""
+        changes: dict[bytes, bytes | None] = {}
+        originals: dict[bytes, bytes | None] = {}
+        decoded = self._decoded
+        for key, original in self._originals.items():
+            record = decoded[key]
+            new = None if record is None else record.encode()
+            if new != original:
+                changes[key] = new
+                originals[key] = original
+        return changes, originals
 
     def written_keys(self) -> Iterator[bytes]:
         return iter(self._originals)

@@ -316,6 +316,11 @@ PAYLOAD_TYPES: dict[TxKind, type[Payload]] = {
     )
 }
 
+# The same table by the kind's number, for decoding without building a `TxKind` first.
+_PAYLOAD_TYPES_BY_NUMBER: dict[int, type[Payload]] = {
+    int(kind): payload_type for kind, payload_type in PAYLOAD_TYPES.items()
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Transaction(WireObject):
@@ -328,6 +333,10 @@ class Transaction(WireObject):
     version: int = TX_VERSION
     # The canonical encoding, kept when known so ids and digests are not re-encoded.
     _encoding: bytes | None = field(default=None, compare=False, repr=False)
+    # The id and the sender's address, computed on first use: block import needs each of them
+    # several times (Merkle root, execution, transaction index).
+    _txid: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    _sender_address: Address | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def kind(self) -> TxKind:
@@ -362,10 +371,9 @@ class Transaction(WireObject):
             raise DecodeError(f"unknown transaction version {version}")
         chain_id = reader.text(MAX_CHAIN_ID_SIZE)
         raw_kind = reader.u8()
-        try:
-            payload_type = PAYLOAD_TYPES[TxKind(raw_kind)]
-        except ValueError:
-            raise DecodeError(f"unknown transaction kind {raw_kind}") from None
+        payload_type = _PAYLOAD_TYPES_BY_NUMBER.get(raw_kind)
+        if payload_type is None:
+            raise DecodeError(f"unknown transaction kind {raw_kind}")
         sender = check_public_key(reader.fixed(PUBLIC_KEY_SIZE))
         nonce = reader.uvarint()
         fee = reader.uvarint()
@@ -380,14 +388,22 @@ class Transaction(WireObject):
 
     @property
     def txid(self) -> bytes:
-        return tagged_hash(_TX_ID_TAG, self.encode())
+        txid = self._txid
+        if txid is None:
+            txid = tagged_hash(_TX_ID_TAG, self.encode())
+            object.__setattr__(self, "_txid", txid)
+        return txid
 
     def signing_digest(self) -> bytes:
         return tagged_hash(_TX_SIGNING_TAG, self.encode()[:-SIGNATURE_SIZE])
 
     @property
     def sender_address(self) -> Address:
-        return Address.from_public_key(self.sender)
+        address = self._sender_address
+        if address is None:
+            address = Address.from_public_key(self.sender)
+            object.__setattr__(self, "_sender_address", address)
+        return address
 
     def has_valid_signature(self) -> bool:
         return verify_signature(self.sender, self.signing_digest(), self.signature)

@@ -19,17 +19,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pacata.chain.codec import Writer
+from pacata.chain.consensus import (
+    SlashRecord,
+    add_bandwidth_credit,
+    epoch_of,
+    update_producer_set,
+)
 from pacata.chain.hashing import tagged_hash
 from pacata.chain.keys import Address
-from pacata.chain.params import ChainParams
+from pacata.chain.params import BASIS_POINTS, ChainParams
 from pacata.chain.state import (
     MAX_UNBONDING_ENTRIES,
     Account,
     ChainTotals,
     Channel,
+    Namespace,
     RelayRecord,
     StateOverlay,
     Unbonding,
+    state_key,
 )
 from pacata.chain.transactions import (
     Bond,
@@ -46,9 +54,11 @@ from pacata.chain.transactions import (
     TxKind,
     Unbond,
 )
-from pacata.errors import InvalidTransaction
+from pacata.errors import ConsensusError, InvalidTransaction
 
 _CHANNEL_ID_TAG = b"pacata/channel-id/v1"
+# The reporter of an equivocation receives this share of the slashed stake; the rest is burned.
+EVIDENCE_REWARD_BPS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,7 @@ class BlockContext:
 
     params: ChainParams
     height: int
+    slot: int
     producer: Address
 
 
@@ -108,9 +119,7 @@ def apply_transaction(state: StateOverlay, tx: Transaction, ctx: BlockContext) -
             f"insufficient balance: {account.balance} available, {cost} needed"
         )
     handler = HANDLERS[tx.kind]
-    handler(
-        state, tx, replace(account, balance=account.balance - cost, nonce=account.nonce + 1), ctx
-    )
+    handler(state, tx, account.charged(cost), ctx)
 
 
 Handler = Callable[[StateOverlay, Transaction, Account, BlockContext], None]
@@ -121,9 +130,7 @@ def _transfer(state: StateOverlay, tx: Transaction, sender: Account, ctx: BlockC
     assert isinstance(payload, Transfer)
     state.set_account(tx.sender_address, sender)
     recipient = state.account(payload.recipient)
-    state.set_account(
-        payload.recipient, replace(recipient, balance=recipient.balance + payload.amount)
-    )
+    state.set_account(payload.recipient, recipient.with_balance(recipient.balance + payload.amount))
 
 
 def _bond(state: StateOverlay, tx: Transaction, sender: Account, ctx: BlockContext) -> None:
@@ -134,6 +141,10 @@ def _bond(state: StateOverlay, tx: Transaction, sender: Account, ctx: BlockConte
     total = sender.bond + payload.amount
     if total < ctx.params.min_bond:
         raise InvalidTransaction(f"bond of {total} is below the minimum of {ctx.params.min_bond}")
+    try:
+        update_producer_set(state, tx.sender_address, bonded=True)
+    except ConsensusError as exc:
+        raise InvalidTransaction(str(exc)) from None
     state.set_account(
         tx.sender_address, replace(sender, bond=total, vrf_public_key=payload.vrf_public_key)
     )
@@ -152,6 +163,7 @@ def _unbond(state: StateOverlay, tx: Transaction, sender: Account, ctx: BlockCon
     if len(sender.unbonding) >= MAX_UNBONDING_ENTRIES:
         raise InvalidTransaction(f"at most {MAX_UNBONDING_ENTRIES} unbondings may be pending")
     entry = Unbonding(payload.amount, ctx.height + ctx.params.unbonding_delay)
+    update_producer_set(state, tx.sender_address, bonded=remaining > 0)
     state.set_account(
         tx.sender_address,
         replace(
@@ -274,9 +286,10 @@ def _channel_settle(
     delta = receipt.cumulative_amount - channel.paid
     fee = ctx.params.developer_fee(delta)
     relay_address = tx.sender_address
-    state.set_account(relay_address, replace(sender, balance=sender.balance + delta - fee))
+    state.set_account(relay_address, sender.with_balance(sender.balance + delta - fee))
     fund = state.account(ctx.params.developer_fund)
-    state.set_account(ctx.params.developer_fund, replace(fund, balance=fund.balance + fee))
+    state.set_account(ctx.params.developer_fund, fund.with_balance(fund.balance + fee))
+    add_bandwidth_credit(state, relay_address, delta, epoch_of(ctx.slot, ctx.params))
     state.set_channel(
         receipt.channel_id,
         replace(channel, paid=receipt.cumulative_amount, settled_bytes=receipt.cumulative_bytes),
@@ -294,14 +307,44 @@ def _channel_close(
             f"the channel can be closed after height {channel.expiry_height}, now {ctx.height}"
         )
     refund = channel.deposit - channel.paid
-    state.set_account(tx.sender_address, replace(sender, balance=sender.balance + refund))
+    state.set_account(tx.sender_address, sender.with_balance(sender.balance + refund))
     state.set_channel(payload.channel_id, None)
 
 
 def _evidence(state: StateOverlay, tx: Transaction, sender: Account, ctx: BlockContext) -> None:
-    assert isinstance(tx.payload, Evidence)
-    # Equivocation is judged against the slot lottery, which the consensus layer enables.
-    raise InvalidTransaction("EVIDENCE is not enabled on this chain before the slot lottery")
+    payload = tx.payload
+    assert isinstance(payload, Evidence)
+    first, second = payload.first, payload.second
+    if first.producer != second.producer:
+        raise InvalidTransaction("the two headers have different producers")
+    if first.slot != second.slot:
+        raise InvalidTransaction("the two headers are for different slots")
+    if first.hash == second.hash:
+        raise InvalidTransaction("the two headers are the same header")
+    if not (first.has_valid_signature() and second.has_valid_signature()):
+        raise InvalidTransaction("a header of the evidence is not signed by its producer")
+    # Within the unbonding delay the stake held at the time of the offence is still locked
+    # (a block takes at least one slot); older evidence could hit stake bonded afterwards.
+    if first.slot + ctx.params.unbonding_delay < ctx.slot:
+        raise InvalidTransaction("the evidence is older than the unbonding delay")
+    offender = Address.from_public_key(first.producer)
+    slash_key = state_key(Namespace.SLASH, offender.raw + first.slot.to_bytes(8, "big"))
+    if state.record(slash_key, SlashRecord.decode) is not None:
+        raise InvalidTransaction("this equivocation was already punished")
+    account = state.account(offender) if offender != tx.sender_address else sender
+    slashed = account.bond + account.unbonding_total
+    if not slashed:
+        raise InvalidTransaction(f"{offender} holds no stake to slash")
+    reward = slashed * EVIDENCE_REWARD_BPS // BASIS_POINTS
+    state.set_account(tx.sender_address, sender)
+    offender_account = state.account(offender)
+    state.set_account(offender, replace(offender_account, bond=0, unbonding=(), vrf_public_key=b""))
+    update_producer_set(state, offender, bonded=False)
+    reporter = state.account(tx.sender_address)
+    state.set_account(tx.sender_address, reporter.with_balance(reporter.balance + reward))
+    state.set_record(slash_key, SlashRecord(ctx.height, slashed))
+    totals = state.totals()
+    state.set_totals(replace(totals, burned=totals.burned + slashed - reward))
 
 
 HANDLERS: dict[TxKind, Handler] = {
@@ -323,13 +366,11 @@ def apply_block_rewards(state: StateOverlay, ctx: BlockContext, fees: int) -> No
     """Mints the block reward (split producer / bandwidth pool / fund) and pays the fees."""
     producer_part, pool_part, developer_part = ctx.params.reward_split()
     producer = state.account(ctx.producer)
-    state.set_account(
-        ctx.producer, replace(producer, balance=producer.balance + producer_part + fees)
-    )
+    state.set_account(ctx.producer, producer.with_balance(producer.balance + producer_part + fees))
     if developer_part:
         fund = state.account(ctx.params.developer_fund)
         state.set_account(
-            ctx.params.developer_fund, replace(fund, balance=fund.balance + developer_part)
+            ctx.params.developer_fund, fund.with_balance(fund.balance + developer_part)
         )
     totals = state.totals()
     state.set_totals(

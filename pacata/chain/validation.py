@@ -8,38 +8,15 @@ cores, and the state is touched only after that. Every failure is an `InvalidBlo
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from pacata.chain.blocks import Block
+from pacata.chain.consensus import begin_block
 from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address, verify_many
 from pacata.chain.merkle import merkle_root
 from pacata.chain.params import ChainParams
 from pacata.chain.state import StateOverlay, StateReader
 from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
-from pacata.errors import ConsensusError, InvalidBlock, InvalidTransaction
-
-
-class ProducerRules(Protocol):
-    """Who may produce a block on top of a parent (the consensus layer supplies the lottery)."""
-
-    def check_producer(self, header: BlockHeader, parent: BlockHeader, state: StateReader) -> None:
-        """Raises `ConsensusError` unless `header.producer` may make this block."""
-
-
-class BondedProducers:
-    """Any account with at least the minimum bond may produce (before the slot lottery)."""
-
-    def __init__(self, params: ChainParams) -> None:
-        self._params = params
-
-    def check_producer(self, header: BlockHeader, parent: BlockHeader, state: StateReader) -> None:
-        account = StateOverlay(state).account(Address.from_public_key(header.producer))
-        if account.bond < self._params.min_bond:
-            raise ConsensusError(
-                f"producer {Address.from_public_key(header.producer)} is not bonded "
-                f"(bond {account.bond}, minimum {self._params.min_bond})"
-            )
+from pacata.errors import InvalidBlock, InvalidTransaction
 
 
 def validate_linkage(header: BlockHeader, parent: BlockHeader) -> None:
@@ -86,9 +63,16 @@ def validate_block_stateless(
 
 
 def execute_block(block: Block, state: StateReader, params: ChainParams) -> StateOverlay:
-    """Applies the transactions and rewards of an already checked block to an overlay."""
+    """Applies a statelessly checked block to an overlay of its parent's state.
+
+    First the slot lottery (`consensus.begin_block`: epoch rotation, the producer's VRF proof
+    and eligibility), then the transactions, then the rewards.
+    """
     overlay = StateOverlay(state)
-    ctx = BlockContext(params, block.height, Address.from_public_key(block.header.producer))
+    begin_block(overlay, block.header, params)
+    ctx = BlockContext(
+        params, block.height, block.header.slot, Address.from_public_key(block.header.producer)
+    )
     fees = 0
     for index, tx in enumerate(block.transactions):
         try:

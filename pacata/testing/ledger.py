@@ -14,11 +14,12 @@ from typing import Any
 
 from pacata.chain.blocks import Block
 from pacata.chain.chain import Chain
-from pacata.chain.devnet import DEVNET_ACCOUNTS, devnet_key
+from pacata.chain.devnet import DEVNET_ACCOUNTS, devnet_key, devnet_vrf_seed
 from pacata.chain.genesis import Genesis, shipped_genesis
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.kvstore import KeyValueStore, MemoryStore
 from pacata.chain.transactions import Payload, Transaction, Transfer, make_transaction
+from pacata.chain.vrf import VrfKey
 
 PRODUCER_INDEX = 0
 
@@ -34,6 +35,7 @@ class ChainFactory:
         self.chain = chain if chain is not None else devnet_chain()
         self.genesis = self.chain.genesis
         self.producer = devnet_key(PRODUCER_INDEX)
+        self.producer_vrf = VrfKey(devnet_vrf_seed(PRODUCER_INDEX))
         self.funded = [devnet_key(i) for i in range(1, DEVNET_ACCOUNTS)]
         self.random = random.Random(seed)
         self._nonces: dict[Address, int] = {}
@@ -77,7 +79,7 @@ class ChainFactory:
         transactions: Iterable[Transaction] = (),
         *,
         slot_gap: int = 1,
-        producer: PrivateKey | None = None,
+        producer: tuple[PrivateKey, VrfKey] | None = None,
         connect: bool = True,
     ) -> Block:
         """A valid block with exactly `transactions` on the factory chain's tip.
@@ -88,7 +90,11 @@ class ChainFactory:
         tip = self.chain.tip
         slot = tip.slot + slot_gap
         timestamp = self.genesis.timestamp_ms + slot * self.genesis.params.slot_ms
-        block, rejected = self.chain.build_block(producer or self.producer, txs, slot, timestamp)
+        key, vrf_key = producer or (self.producer, self.producer_vrf)
+        leader = self.chain.leader_proof(vrf_key, key.address, slot)
+        if leader is None:
+            raise ValueError(f"{key.address} does not win slot {slot}")
+        block, rejected = self.chain.build_block(key, leader, txs, slot, timestamp)
         if rejected:
             raise ValueError(f"{len(rejected)} transactions do not apply: {rejected[0][1]}")
         if connect:

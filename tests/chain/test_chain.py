@@ -10,14 +10,16 @@ import pytest
 from pacata.chain import schema
 from pacata.chain.blocks import Block
 from pacata.chain.chain import AddStatus, Chain
+from pacata.chain.consensus import BlockFromFuture
 from pacata.chain.devnet import devnet_developer_fund_key, devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.hashing import ZERO_HASH
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.kvstore import LevelDBStore, MemoryStore
+from pacata.chain.merkle import merkle_root
 from pacata.chain.state import Namespace, state_key, tree_key, value_hash
 from pacata.chain.state_tree import verify_proof
-from pacata.chain.transactions import Transfer, make_transaction
+from pacata.chain.transactions import Transaction, Transfer, make_transaction
 from pacata.chain.validation import validate_body
 from pacata.errors import (
     BlockNotFound,
@@ -120,15 +122,14 @@ def _assert_refused(block: Block, match: str, error: type[Exception] = InvalidBl
     assert chain.height == 0
 
 
-def _block_with(transactions: list, **header_changes: object) -> Block:  # type: ignore[type-arg]
-    """A block of `transactions` on genesis built without validation by the chain."""
-    factory = ChainFactory()
-    good = factory.next_block([], connect=False)
-    from pacata.chain.merkle import merkle_root
+def _block_with(transactions: list[Transaction], on: Chain | None = None) -> Block:
+    """A block of exactly `transactions` on the tip of `on` (a fresh chain), never applied.
 
-    header = replace(
-        good.header, tx_root=merkle_root([tx.txid for tx in transactions]), **header_changes
-    )
+    A real block for the next slot (the producer's winning VRF proof, the right linkage), with
+    its transactions replaced: the chain must find what is wrong with them.
+    """
+    good = ChainFactory(on or devnet_chain()).next_block([], connect=False)
+    header = replace(good.header, tx_root=merkle_root([tx.txid for tx in transactions]))
     return Block(header.signed(PRODUCER), tuple(transactions))
 
 
@@ -150,7 +151,7 @@ def test_replayed_transaction_is_refused() -> None:
     tip = chain.tip
     with pytest.raises(ValueError, match="already used"):
         factory.next_block([tx])
-    replay = _block_with([tx], prev_hash=tip.hash, height=tip.height + 1, slot=tip.slot + 1)
+    replay = _block_with([tx], on=chain)
     with pytest.raises(InvalidBlock, match="already used"):
         chain.add_block(replay)
     assert chain.tip == tip
@@ -205,14 +206,45 @@ def test_wrong_tx_root_is_refused() -> None:
 
 def test_slot_must_advance_and_link_must_hold() -> None:
     block = ChainFactory().next_block(connect=False)
-    _assert_refused(Block(replace(block.header, slot=0).signed(PRODUCER), ()), "slot")
-    _assert_refused(Block(replace(block.header, height=5).signed(PRODUCER), ()), "height")
+    header = block.header
+    same_slot = replace(header, slot=0, timestamp_ms=GENESIS.timestamp_ms)
+    _assert_refused(Block(same_slot.signed(PRODUCER), ()), "slot 0 is not after")
+    _assert_refused(Block(replace(header, height=5).signed(PRODUCER), ()), "height")
+    late = replace(header, timestamp_ms=header.timestamp_ms + PARAMS.slot_ms)
+    _assert_refused(Block(late.signed(PRODUCER), ()), "outside slot", ConsensusError)
 
 
-def test_unbonded_producer_is_refused() -> None:
-    factory = ChainFactory()
-    block = factory.next_block(producer=ALICE, connect=False)
-    _assert_refused(block, "not bonded", ConsensusError)
+def test_producer_without_weight_is_refused() -> None:
+    block = ChainFactory().next_block(connect=False)
+    stolen = replace(block.header, producer=ALICE.public_key).signed(ALICE)
+    _assert_refused(Block(stolen, ()), "has no weight in epoch 0", ConsensusError)
+
+
+def test_vrf_proof_must_verify_and_match() -> None:
+    block = ChainFactory().next_block(connect=False)
+    header = block.header
+    bad_proof = bytes([header.vrf_proof[0] ^ 1]) + header.vrf_proof[1:]
+    _assert_refused(
+        Block(replace(header, vrf_proof=bad_proof).signed(PRODUCER), ()),
+        "VRF proof does not verify",
+        ConsensusError,
+    )
+    other_output = bytes(64)
+    _assert_refused(
+        Block(replace(header, vrf_output=other_output).signed(PRODUCER), ()),
+        "vrf_output is not the output",
+        ConsensusError,
+    )
+
+
+def test_block_from_the_future_is_refused_until_its_time() -> None:
+    block = ChainFactory().next_block(connect=False)
+    chain = devnet_chain()
+    slot_start = GENESIS.timestamp_ms + block.header.slot * PARAMS.slot_ms
+    with pytest.raises(BlockFromFuture):
+        chain.add_block(block, now_ms=slot_start - PARAMS.clock_allowance_ms - 1)
+    assert chain.height == 0
+    assert chain.add_block(block, now_ms=slot_start).status is AddStatus.CONNECTED
 
 
 def test_oversized_block_is_refused() -> None:
@@ -319,11 +351,8 @@ def test_double_spend_across_a_reorg() -> None:
     assert node.account(dave).balance == everything
     assert node.account(ALICE.address).balance == 0
     # The spend to carol can never come back on this branch.
-    tip = node.tip
-    again = _block_with(
-        [spend_to_carol], prev_hash=tip.hash, height=tip.height + 1, slot=tip.slot + 1
-    )
-    with pytest.raises(InvalidBlock):
+    again = _block_with([spend_to_carol], on=node)
+    with pytest.raises(InvalidBlock, match="already used"):
         node.add_block(again)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from pacata.chain.consensus import producer_set
 from pacata.chain.devnet import devnet_developer_fund_key, devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.keys import PrivateKey
 from pacata.chain.receipts import Receipt
-from pacata.chain.state import Unbonding
+from pacata.chain.state import StateOverlay, Unbonding
 from pacata.chain.transactions import (
     Bond,
     ChannelClose,
@@ -22,7 +25,7 @@ from pacata.chain.transactions import (
     RelayUpdate,
     Unbond,
 )
-from pacata.chain.transitions import channel_id_of
+from pacata.chain.transitions import EVIDENCE_REWARD_BPS, channel_id_of
 from pacata.testing import ChainFactory, devnet_chain
 from pacata.testing.ledger import with_params
 
@@ -177,6 +180,42 @@ def test_channel_open_rules(factory: ChainFactory) -> None:
     )
 
 
-def test_evidence_waits_for_the_slot_lottery(factory: ChainFactory) -> None:
-    header = factory.chain.tip
-    refused(factory, Evidence(header, header), "not enabled")
+def _equivocation(factory: ChainFactory) -> Evidence:
+    """Two different headers the devnet producer signs for the next slot."""
+    first = factory.next_block([], connect=False)
+    second = factory.next_block([factory.transfer(ALICE, RELAY.address, 1)], connect=False)
+    factory.forget_pending_nonces()
+    assert first.header.slot == second.header.slot
+    return Evidence(first.header, second.header)
+
+
+def test_equivocation_slashes_the_producer(factory: ChainFactory) -> None:
+    chain = factory.chain
+    producer = factory.producer.address
+    evidence = _equivocation(factory)
+    stake = chain.account(producer).bond
+    reporter_before = chain.account(ALICE.address).balance
+    burned_before = chain.totals().burned
+    factory.next_block([factory.sign(ALICE, evidence)])
+    reward = stake * EVIDENCE_REWARD_BPS // 10_000
+    assert chain.account(producer).bond == 0
+    assert chain.account(producer).vrf_public_key == b""
+    assert chain.account(ALICE.address).balance == reporter_before - PARAMS.min_fee + reward
+    assert chain.totals().burned == burned_before + stake - reward
+    assert producer not in producer_set(StateOverlay(chain.store)).addresses
+    refused(factory, evidence, "already punished")
+
+
+def test_evidence_rules(factory: ChainFactory) -> None:
+    evidence = _equivocation(factory)
+    first, second = evidence.first, evidence.second
+    refused(factory, Evidence(first, first), "same header")
+    later = replace(second, slot=second.slot + 1).signed(factory.producer)
+    refused(factory, Evidence(first, later), "different slots")
+    forged = replace(second, signature=bytes(64))
+    refused(factory, Evidence(first, forged), "not signed by its producer")
+    alice_header = replace(second, producer=ALICE.public_key).signed(ALICE)
+    refused(factory, Evidence(first, alice_header), "different producers")
+    for _ in range(4):  # the factory chain's unbonding delay is 3 blocks
+        factory.next_block()
+    refused(factory, evidence, "older than the unbonding delay")

@@ -1,0 +1,477 @@
+"""The node's HTTP API on aiohttp (docs/api.md): JSON under `/api`, OpenAPI, metrics.
+
+Rules:
+- Every route is one `Endpoint` of `ENDPOINTS`; the router and the OpenAPI document are both
+  built from that table.
+- Reads and signed transaction submissions need no credentials. Administrative calls need
+  `Authorization: Bearer <token>` with the token of the data directory's cookie file; a missing
+  or wrong token is 401 and changes nothing.
+- Every error is JSON `{"error": "<reason>"}`: a malformed parameter or body, or a transaction
+  that is malformed or refused, is 400; something unknown is 404; a request this node cannot
+  honour is 409. An unexpected exception is logged with its traceback and answered 500; it never
+  stops the node, and bad input never changes what is stored.
+- A handler reads the chain without awaiting in between, so one response describes one tip.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from marshmallow import Schema
+from marshmallow import ValidationError as SchemaError
+
+from pacata import __version__
+from pacata.chain.blocks import Block
+from pacata.chain.keys import Address
+from pacata.chain.state import Account, Namespace, state_key, tree_key, value_hash
+from pacata.chain.transactions import Transaction
+from pacata.errors import (
+    DecodeError,
+    NotFound,
+    PacataError,
+    TransactionNotFound,
+    ValidationError,
+)
+from pacata.node.config import describe_validation_errors
+from pacata.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from pacata.node.openapi import Endpoint, Handler, Parameter, build_openapi
+from pacata.node.schemas import (
+    AccountNotFoundSchema,
+    AccountSchema,
+    BlockListSchema,
+    BlockSchema,
+    MempoolSchema,
+    ProducingRequestSchema,
+    ProducingSchema,
+    StatusSchema,
+    StoppingSchema,
+    SubmittedSchema,
+    SubmitTransactionSchema,
+    TransactionStatusSchema,
+)
+from pacata.node.service import NodeService, ProducerUnavailable
+
+log = logging.getLogger("pacata.node.api")
+
+SERVICE = web.AppKey("service", NodeService)
+ADMIN_TOKEN = web.AppKey("admin_token", str)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
+
+MAX_REQUEST_BYTES = 64 * 1024  # a transaction is at most 4 KiB, 8 KiB in hex
+DEFAULT_BLOCK_LIST = 10
+MAX_BLOCK_LIST = 100
+DEFAULT_MEMPOOL_LIST = 100
+MAX_MEMPOOL_LIST = 1_000
+_HASH_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_HEIGHT = re.compile(r"[0-9]{1,19}")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+class BadRequest(PacataError):
+    """A request's parameter or body is malformed; the message names it."""
+
+
+def _json(schema: type[Schema], data: Any, status: int = 200) -> web.Response:
+    return web.json_response(schema().dump(data), status=status)
+
+
+def _error(status: int, reason: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": reason}, status=status, headers=headers)
+
+
+def _service(request: web.Request) -> NodeService:
+    return request.app[SERVICE]
+
+
+# -- parameters -----------------------------------------------------------------------------
+
+
+def _query_int(request: web.Request, name: str, default: int, lowest: int, highest: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not _HEIGHT.fullmatch(text) or not lowest <= int(text) <= highest:
+        raise BadRequest(f"{name}: must be an integer within {lowest}-{highest}")
+    return int(text)
+
+
+def _query_bool(request: web.Request, name: str) -> bool:
+    text = request.query.get(name, "false").lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise BadRequest(f"{name}: must be true or false")
+
+
+def _path_hash(request: web.Request, name: str) -> bytes:
+    text = request.match_info[name]
+    if not _HASH_HEX.fullmatch(text):
+        raise BadRequest(f"{name}: not a hash (64 hex digits)")
+    return bytes.fromhex(text)
+
+
+async def _json_body(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not JSON") from None
+    try:
+        loaded: dict[str, Any] = schema().load(document)
+    except SchemaError as exc:
+        raise BadRequest("; ".join(describe_validation_errors(exc.messages))) from None
+    return loaded
+
+
+# -- the node -------------------------------------------------------------------------------
+
+
+async def get_status(request: web.Request) -> web.StreamResponse:
+    return _json(StatusSchema, _service(request).status())
+
+
+async def get_openapi(request: web.Request) -> web.StreamResponse:
+    return web.json_response(request.app[OPENAPI_DOCUMENT])
+
+
+async def get_metrics(request: web.Request) -> web.StreamResponse:
+    body = _service(request).metrics.render()
+    return web.Response(body=body.encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+# -- blocks ---------------------------------------------------------------------------------
+
+
+def _block_summary(block: Block) -> dict[str, Any]:
+    return {
+        "hash": block.hash,
+        "height": block.height,
+        "slot": block.header.slot,
+        "timestamp_ms": block.header.timestamp_ms,
+        "producer_address": Address.from_public_key(block.header.producer),
+        "tx_count": len(block.transactions),
+        "size": len(block.encode()),
+    }
+
+
+async def list_blocks(request: web.Request) -> web.StreamResponse:
+    chain = _service(request).chain
+    limit = _query_int(request, "limit", DEFAULT_BLOCK_LIST, 1, MAX_BLOCK_LIST)
+    before = _query_int(request, "before", chain.height + 1, 0, 2**63 - 1)
+    top = min(before - 1, chain.height)
+    heights = range(top, max(top - limit, -1), -1)
+    return _json(BlockListSchema, {"blocks": [_block_summary(chain.block_at(h)) for h in heights]})
+
+
+async def get_block(request: web.Request) -> web.StreamResponse:
+    chain = _service(request).chain
+    block_id = request.match_info["block_id"]
+    if _HEIGHT.fullmatch(block_id):
+        block = chain.block_at(int(block_id))
+    elif _HASH_HEX.fullmatch(block_id):
+        block = chain.block(bytes.fromhex(block_id))
+    else:
+        raise BadRequest("block_id: not a height or a block hash (64 hex digits)")
+    main_chain = chain.is_on_main_chain(block.hash)
+    view = {
+        **_block_summary(block),
+        "main_chain": main_chain,
+        "confirmations": chain.height - block.height + 1 if main_chain else 0,
+        "header": block.header,
+        "transactions": block.transactions,
+    }
+    return _json(BlockSchema, view)
+
+
+# -- transactions ---------------------------------------------------------------------------
+
+
+async def get_transaction(request: web.Request) -> web.StreamResponse:
+    service = _service(request)
+    txid = _path_hash(request, "txid")
+    found = service.chain.store.transaction(txid)
+    if found is not None:
+        tx, block_hash, index = found
+        info = service.chain.store.block_info(block_hash)
+        assert info is not None  # the transaction index points only at stored blocks
+        height = info.height
+        view: dict[str, Any] = {
+            "status": "confirmed",
+            "block_hash": block_hash,
+            "block_height": height,
+            "index": index,
+            "confirmations": service.chain.height - height + 1,
+            "tx": tx,
+        }
+        return _json(TransactionStatusSchema, view)
+    pending = service.mempool.get(txid)
+    if pending is None:
+        raise TransactionNotFound(f"no transaction {txid.hex()} on the chain or in the mempool")
+    return _json(TransactionStatusSchema, {"status": "pending", "tx": pending})
+
+
+async def submit_transaction(request: web.Request) -> web.StreamResponse:
+    body = await _json_body(request, SubmitTransactionSchema)
+    try:
+        encoded = bytes.fromhex(body["tx"])
+    except ValueError:
+        raise BadRequest("tx: not hexadecimal") from None
+    txid = _service(request).submit_transaction(encoded)
+    return _json(SubmittedSchema, {"txid": txid, "status": "pending"}, status=202)
+
+
+async def get_mempool(request: web.Request) -> web.StreamResponse:
+    mempool = _service(request).mempool
+    limit = _query_int(request, "limit", DEFAULT_MEMPOOL_LIST, 1, MAX_MEMPOOL_LIST)
+    transactions: list[Transaction] = []
+    for tx in mempool.transactions():
+        if len(transactions) == limit:
+            break
+        transactions.append(tx)
+    view = {"count": len(mempool), "bytes": mempool.size_bytes, "transactions": transactions}
+    return _json(MempoolSchema, view)
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+async def get_account(request: web.Request) -> web.StreamResponse:
+    service = _service(request)
+    chain = service.chain
+    text = request.match_info["address"]
+    try:
+        address = Address.from_string(text)
+    except DecodeError as exc:
+        raise BadRequest(f"address: not a pac1 address ({exc})") from None
+    with_proof = _query_bool(request, "proof")
+    key = state_key(Namespace.ACCOUNT, address.raw)
+    record = chain.store.get_state(key)
+    proof: dict[str, Any] | None = None
+    if with_proof:
+        proof = {
+            "block_hash": chain.tip.hash,
+            "block_height": chain.height,
+            "state_root": chain.state_root,
+            "tree_key": tree_key(key),
+            "record": record,
+            "value_hash": None if record is None else value_hash(record),
+            "proof": chain.account_proof(address).encode(),
+        }
+    if record is None:
+        body: dict[str, Any] = {"error": f"no account {address} (it has never been paid)"}
+        if proof is not None:
+            body["proof"] = proof
+        return _json(AccountNotFoundSchema, body, status=404)
+    account = Account.decode(record)
+    view: dict[str, Any] = {
+        "address": address,
+        "balance": account.balance,
+        "nonce": account.nonce,
+        "pending_nonce": service.mempool.pending_nonce(address),
+        "bond": account.bond,
+        "vrf_public_key": account.vrf_public_key or None,
+        "unbonding": account.unbonding,
+        "unbonding_total": account.unbonding_total,
+    }
+    if proof is not None:
+        view["proof"] = proof
+    return _json(AccountSchema, view)
+
+
+# -- administration -------------------------------------------------------------------------
+
+
+async def admin_produce(request: web.Request) -> web.StreamResponse:
+    body = await _json_body(request, ProducingRequestSchema)
+    service = _service(request)
+    service.set_producing(body["producing"])
+    return _json(ProducingSchema, {"producing": service.producing})
+
+
+async def admin_stop(request: web.Request) -> web.StreamResponse:
+    log.info("shutdown asked for over the API")
+    _service(request).request_shutdown()
+    return _json(StoppingSchema, {"stopping": True}, status=202)
+
+
+# -- the table ------------------------------------------------------------------------------
+
+_LIMIT = "how many, newest first"
+_BAD = (400, "a malformed parameter")
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/status", get_status, "The node and its chain's tip", StatusSchema),
+    Endpoint(
+        "GET",
+        "/api/blocks",
+        list_blocks,
+        "Recent blocks of the main chain, newest first",
+        BlockListSchema,
+        parameters=(
+            Parameter("limit", "query", f"{_LIMIT} (1-{MAX_BLOCK_LIST})", "integer"),
+            Parameter("before", "query", "list blocks below this height", "integer"),
+        ),
+        errors=(_BAD,),
+    ),
+    Endpoint(
+        "GET",
+        "/api/blocks/{block_id}",
+        get_block,
+        "A block by main-chain height or by hash",
+        BlockSchema,
+        parameters=(Parameter("block_id", "path", "a height, or a block hash in hex"),),
+        errors=(_BAD, (404, "no such block")),
+    ),
+    Endpoint(
+        "POST",
+        "/api/txs",
+        submit_transaction,
+        "Submit a signed transaction to the mempool",
+        SubmittedSchema,
+        status=202,
+        request=SubmitTransactionSchema,
+        errors=((400, "malformed, or refused by the mempool (the reason says why)"),),
+    ),
+    Endpoint(
+        "GET",
+        "/api/txs/{txid}",
+        get_transaction,
+        "A transaction on the main chain or in the mempool",
+        TransactionStatusSchema,
+        parameters=(Parameter("txid", "path", "transaction id in hex"),),
+        errors=(_BAD, (404, "neither on the chain nor in the mempool")),
+    ),
+    Endpoint(
+        "GET",
+        "/api/accounts/{address}",
+        get_account,
+        "An account's balance, nonce and bond, optionally with a state proof",
+        AccountSchema,
+        parameters=(
+            Parameter("address", "path", "a pac1 address"),
+            Parameter("proof", "query", "true adds the state inclusion proof", "boolean"),
+        ),
+        errors=(_BAD, (404, "no such account (with ?proof=true, the proof of its absence)")),
+    ),
+    Endpoint(
+        "GET",
+        "/api/mempool",
+        get_mempool,
+        "Transactions waiting for a block",
+        MempoolSchema,
+        parameters=(Parameter("limit", "query", f"how many (1-{MAX_MEMPOOL_LIST})", "integer"),),
+        errors=(_BAD,),
+    ),
+    Endpoint(
+        "GET",
+        "/api/openapi.json",
+        get_openapi,
+        "This document",
+        None,
+        media_type="application/json",
+    ),
+    Endpoint(
+        "GET",
+        "/metrics",
+        get_metrics,
+        "Prometheus metrics (text exposition format 0.0.4)",
+        None,
+        media_type="text/plain",
+    ),
+    Endpoint(
+        "POST",
+        "/api/admin/produce",
+        admin_produce,
+        "Switch block production on or off",
+        ProducingSchema,
+        request=ProducingRequestSchema,
+        errors=(_BAD, (409, "this node has no producer keys")),
+        admin=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/admin/stop",
+        admin_stop,
+        "Shut the node down cleanly",
+        StoppingSchema,
+        status=202,
+        admin=True,
+    ),
+)
+
+
+# -- the app --------------------------------------------------------------------------------
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _admin_only(handler: Handler) -> Handler:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        presented = _bearer_token(request)
+        expected = request.app[ADMIN_TOKEN]
+        if presented is None or not hmac.compare_digest(
+            presented.encode("utf-8"), expected.encode("utf-8")
+        ):
+            return _error(
+                401,
+                "administrative call: send Authorization: Bearer <the token in the data "
+                "directory's .cookie file>",
+                {"WWW-Authenticate": 'Bearer realm="pacatad"'},
+            )
+        return await handler(request)
+
+    return checked
+
+
+_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (BadRequest, 400),
+    (DecodeError, 400),
+    (ValidationError, 400),  # MempoolRejected, InvalidTransaction, InvalidBlock...
+    (NotFound, 404),
+    (ProducerUnavailable, 409),
+)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        # aiohttp's own answers (no such route, wrong method, body too large) in our JSON form.
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        response = _error(exc.status, exc.reason, headers)
+    except Exception as exc:
+        status = next((code for kind, code in _ERROR_STATUS if isinstance(exc, kind)), 500)
+        if status == 500:
+            log.exception("%s %s failed", request.method, request.path)
+            response = _error(500, "internal error; the node's log has the details")
+        else:
+            response = _error(status, str(exc))
+    _service(request).api_requests.inc(status=f"{response.status // 100}xx")
+    return response
+
+
+def create_app(service: NodeService, admin_token: str) -> web.Application:
+    """The API of `service`; administrative calls need `admin_token`."""
+    if len(admin_token) < 32:
+        raise ValueError("an admin token has at least 32 characters")
+    app = web.Application(middlewares=[_json_errors], client_max_size=MAX_REQUEST_BYTES)
+    app[SERVICE] = service
+    app[ADMIN_TOKEN] = admin_token
+    app[OPENAPI_DOCUMENT] = build_openapi(ENDPOINTS, __version__)
+    for endpoint in ENDPOINTS:
+        handler = _admin_only(endpoint.handler) if endpoint.admin else endpoint.handler
+        app.router.add_route(endpoint.method, endpoint.path, handler)
+    return app

@@ -1,0 +1,216 @@
+"""`pacatad`, the composition root: it builds the node from its configuration and runs it.
+
+Start-up, in order: flags and config file → logging → genesis → data directory → LevelDB store
+→ `Chain` → `Mempool` → `NodeService` (with the production loop) → admin cookie → HTTP API →
+the "ready" line on standard output (`Pacata devnet ready: API http://…/api/status`).
+
+Shutdown, on SIGINT, SIGTERM or `POST /api/admin/stop`, in order: stop producing and the
+other tasks → close the HTTP server → remove the cookie → close the store. Every block is
+written in one atomic batch and nothing is half-made at an await, so the store is consistent
+at any instant and a restart continues from the tip.
+
+Exit status: 0 after a clean shutdown, 1 when the node failed (store unusable, address in use,
+a task crashed), 2 for a bad command line, config file, genesis or producer key file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from pacata.chain.chain import Chain
+from pacata.chain.genesis import Genesis
+from pacata.chain.kvstore import LevelDBStore
+from pacata.chain.mempool import Mempool
+from pacata.chain.production import ProducerKeys
+from pacata.errors import InvalidGenesis, PacataError, StoreError
+from pacata.node.api import create_app
+from pacata.node.clock import SystemClock
+from pacata.node.config import ConfigError, NodeConfig, load_config
+from pacata.node.cookie import AdminCookie
+from pacata.node.logs import configure_logging
+from pacata.node.producer_keys import PRODUCER_KEY_FILE, devnet_producer_keys, load_producer_keys
+from pacata.node.service import NodeService
+
+CHAIN_DIRECTORY = "chain"
+API_SHUTDOWN_TIMEOUT_S = 5.0
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("pacata.node.daemon")
+
+
+class StartupError(PacataError):
+    """The node cannot start for a reason outside its configuration (e.g. the port is taken)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = load_config(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print(f"pacatad: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.log_level)
+    try:
+        return asyncio.run(run_node(config))
+    except (ConfigError, InvalidGenesis) as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except (StoreError, StartupError) as exc:
+        log.error("%s", exc)
+        return EXIT_FAILURE
+
+
+def producer_keys_for(config: NodeConfig, datadir: Path) -> ProducerKeys | None:
+    """The devnet's keys, else `producer.key` if present; `ConfigError` if producing lacks one."""
+    if config.devnet:
+        return devnet_producer_keys()
+    path = datadir / PRODUCER_KEY_FILE
+    if path.exists():
+        return load_producer_keys(path)
+    if config.produces:
+        raise ConfigError(
+            f"--produce needs producer keys, and {path} does not exist "
+            "(docs/operations.md, 'Producer keys')"
+        )
+    return None
+
+
+def _warn_if_cannot_win(chain: Chain, keys: ProducerKeys) -> None:
+    account = chain.account(keys.account.address)
+    if account.bond < chain.params.min_bond:
+        log.warning(
+            "producer %s is not bonded (bond %d, minimum %d): it will make no blocks",
+            keys.account.address,
+            account.bond,
+            chain.params.min_bond,
+        )
+    elif account.vrf_public_key != keys.vrf.public_key:
+        log.warning(
+            "producer %s bonded another VRF key than %s's: it will make no blocks",
+            keys.account.address,
+            PRODUCER_KEY_FILE,
+        )
+
+
+async def run_node(config: NodeConfig) -> int:
+    """Runs the node until it is asked to stop; returns the exit status."""
+    loop = asyncio.get_running_loop()
+    stop_signal = asyncio.Event()
+
+    def on_signal(signum: signal.Signals) -> None:
+        log.info("%s received: shutting down", signum.name)
+        stop_signal.set()
+
+    # Installed first, so a signal during start-up also ends in a clean shutdown.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        genesis = config.load_genesis()
+        datadir = config.data_dir(genesis.chain_id)
+        try:
+            datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StartupError(f"cannot create the data directory {datadir}: {exc}") from None
+        keys = producer_keys_for(config, datadir)
+        store = LevelDBStore(datadir / CHAIN_DIRECTORY)
+        try:
+            return await _serve(
+                config=config,
+                genesis=genesis,
+                datadir=datadir,
+                store=store,
+                keys=keys,
+                stop_signal=stop_signal,
+            )
+        finally:
+            store.close()
+            log.info("chain database closed")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _serve(
+    *,
+    config: NodeConfig,
+    genesis: Genesis,
+    datadir: Path,
+    store: LevelDBStore,
+    keys: ProducerKeys | None,
+    stop_signal: asyncio.Event,
+) -> int:
+    chain = Chain(store, genesis)
+    service = NodeService(
+        chain, Mempool(chain), SystemClock(), producer_keys=keys, produce=config.produces
+    )
+    log.info(
+        "chain %s in %s: height %d, tip %s",
+        genesis.chain_id,
+        datadir,
+        chain.height,
+        chain.tip.hash.hex(),
+    )
+    if keys is not None:
+        _warn_if_cannot_win(chain, keys)
+    if config.bootnodes:
+        log.info("bootnodes %s kept for peer-to-peer (not served yet)", config.bootnodes)
+    try:
+        cookie = AdminCookie.create(datadir)
+    except OSError as exc:
+        raise StartupError(f"cannot write the admin cookie in {datadir}: {exc}") from None
+    access_log = logging.getLogger("pacata.node.api.access")
+    runner = web.AppRunner(
+        create_app(service, cookie.token),
+        access_log=access_log if config.log_level == "debug" else None,
+        shutdown_timeout=API_SHUTDOWN_TIMEOUT_S,
+    )
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, config.rpc.host, config.rpc.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(f"cannot serve the API on {config.rpc}: {exc.strerror}") from None
+        await service.start()
+        _announce_ready(config, genesis, runner)
+        await _first_of(stop_signal, service.shutdown_requested)
+        log.info("stopping: production and tasks")
+        await service.stop()
+    finally:
+        await runner.cleanup()
+        log.info("API closed")
+        cookie.remove()
+    if service.failure is not None:
+        return EXIT_FAILURE
+    log.info("stopped cleanly at height %d, tip %s", chain.height, chain.tip.hash.hex())
+    return EXIT_OK
+
+
+def _announce_ready(config: NodeConfig, genesis: Genesis, runner: web.AppRunner) -> None:
+    port = runner.addresses[0][1] if runner.addresses else config.rpc.port
+    host = f"[{config.rpc.host}]" if ":" in config.rpc.host else config.rpc.host
+    url = f"http://{host}:{port}/api/status"
+    name = "devnet" if config.devnet else f"node ({genesis.chain_id})"
+    line = f"Pacata {name} ready: API {url}"
+    print(line, flush=True)
+    log.info("%s", line)
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

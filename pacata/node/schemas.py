@@ -1,0 +1,291 @@
+"""JSON representations of the HTTP API (docs/api.md), as marshmallow schemas.
+
+Rules:
+- Amounts, heights, nonces, slots and timestamps are JSON integers; amounts are in base units
+  (1 PAC = 10^8). Hashes, keys, signatures and encodings are lowercase hex, addresses `pac1…`,
+  transaction kinds their names (`TRANSFER`).
+- Response schemas only dump, from the ledger's own objects where the names match (a
+  `BlockHeader`, a `Transaction`) and from plain dicts otherwise. Request schemas load
+  strictly: unknown keys and wrong types are refused with the key's name.
+- Each transaction kind has its payload schema in `PAYLOAD_SCHEMAS` (a dispatch table by kind);
+  the OpenAPI document lists them as the `oneOf` of a transaction's `payload`.
+- A schema's OpenAPI name is its class name without `Schema` (apispec's rule), so
+  `payload_schema_name` and the document agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from pacata.chain.transactions import Payload, TxKind
+from pacata.node.fields import AddressOfPublicKey, AddressText, HexBytes, KindName, StrictBoolean
+
+
+def schema_name(schema: type[Schema]) -> str:
+    """The OpenAPI component name of `schema` (apispec's default resolver)."""
+    return schema.__name__.removesuffix("Schema")
+
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True, metadata={"description": "what is wrong, for a person"})
+
+
+# -- transactions -------------------------------------------------------------------------
+
+
+class TransferPayloadSchema(Schema):
+    recipient = AddressText()
+    amount = fields.Integer()
+
+
+class BondPayloadSchema(Schema):
+    amount = fields.Integer()
+    vrf_public_key = HexBytes()
+
+
+class UnbondPayloadSchema(Schema):
+    amount = fields.Integer()
+
+
+class RelayOfferSchema(Schema):
+    wireguard_key = HexBytes()
+    endpoints = fields.List(fields.String())
+    prices_per_gib = fields.List(fields.Integer(), metadata={"description": "per tier"})
+
+
+class RelayOfferPayloadSchema(Schema):
+    """The payload of RELAY_REGISTER and RELAY_UPDATE."""
+
+    offer = fields.Nested(RelayOfferSchema)
+
+
+class RelayRetirePayloadSchema(Schema):
+    pass
+
+
+class ChannelOpenPayloadSchema(Schema):
+    relay = AddressText()
+    deposit = fields.Integer()
+    tier = fields.Integer()
+    client_tunnel_key = HexBytes()
+    expiry_height = fields.Integer()
+
+
+class ChannelTopupPayloadSchema(Schema):
+    channel_id = HexBytes()
+    amount = fields.Integer()
+
+
+class ReceiptSchema(Schema):
+    chain_id = fields.String()
+    channel_id = HexBytes()
+    cumulative_bytes = fields.Integer()
+    cumulative_amount = fields.Integer()
+    signature = HexBytes()
+
+
+class ChannelSettlePayloadSchema(Schema):
+    receipt = fields.Nested(ReceiptSchema)
+
+
+class ChannelClosePayloadSchema(Schema):
+    channel_id = HexBytes()
+
+
+class HeaderSchema(Schema):
+    hash = HexBytes()
+    version = fields.Integer()
+    height = fields.Integer()
+    prev_hash = HexBytes()
+    slot = fields.Integer()
+    timestamp_ms = fields.Integer()
+    producer = HexBytes(metadata={"description": "compressed secp256k1 public key"})
+    producer_address = AddressOfPublicKey("producer")
+    vrf_output = HexBytes()
+    vrf_proof = HexBytes()
+    tx_root = HexBytes()
+    state_root = HexBytes()
+    signature = HexBytes()
+
+
+class EvidencePayloadSchema(Schema):
+    first = fields.Nested(HeaderSchema)
+    second = fields.Nested(HeaderSchema)
+
+
+PAYLOAD_SCHEMAS: dict[TxKind, type[Schema]] = {
+    TxKind.TRANSFER: TransferPayloadSchema,
+    TxKind.BOND: BondPayloadSchema,
+    TxKind.UNBOND: UnbondPayloadSchema,
+    TxKind.RELAY_REGISTER: RelayOfferPayloadSchema,
+    TxKind.RELAY_UPDATE: RelayOfferPayloadSchema,
+    TxKind.RELAY_RETIRE: RelayRetirePayloadSchema,
+    TxKind.CHANNEL_OPEN: ChannelOpenPayloadSchema,
+    TxKind.CHANNEL_TOPUP: ChannelTopupPayloadSchema,
+    TxKind.CHANNEL_SETTLE: ChannelSettlePayloadSchema,
+    TxKind.CHANNEL_CLOSE: ChannelClosePayloadSchema,
+    TxKind.EVIDENCE: EvidencePayloadSchema,
+}
+_PAYLOAD_DUMPERS = {kind: schema() for kind, schema in PAYLOAD_SCHEMAS.items()}
+_PAYLOAD_REFS = [
+    {"$ref": f"#/components/schemas/{schema_name(schema)}"}
+    for schema in dict.fromkeys(PAYLOAD_SCHEMAS.values())
+]
+
+
+class PayloadField(fields.Field[Payload]):
+    """A transaction's payload, dumped by the schema of its kind."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return None
+        return _PAYLOAD_DUMPERS[value.KIND].dump(value)
+
+
+class TransactionSchema(Schema):
+    txid = HexBytes()
+    kind = KindName(metadata={"enum": [kind.name for kind in TxKind]})
+    version = fields.Integer()
+    chain_id = fields.String()
+    sender = HexBytes(metadata={"description": "compressed secp256k1 public key"})
+    sender_address = AddressText()
+    nonce = fields.Integer()
+    fee = fields.Integer()
+    size = fields.Integer(metadata={"description": "bytes of the encoding"})
+    payload = PayloadField(
+        metadata={"type": "object", "oneOf": _PAYLOAD_REFS, "description": "by kind"}
+    )
+    signature = HexBytes()
+
+
+# -- blocks ---------------------------------------------------------------------------------
+
+
+class BlockSummarySchema(Schema):
+    hash = HexBytes()
+    height = fields.Integer()
+    slot = fields.Integer()
+    timestamp_ms = fields.Integer()
+    producer_address = AddressText()
+    tx_count = fields.Integer()
+    size = fields.Integer()
+
+
+class BlockListSchema(Schema):
+    blocks = fields.List(fields.Nested(BlockSummarySchema))
+
+
+class BlockSchema(Schema):
+    hash = HexBytes()
+    height = fields.Integer()
+    main_chain = fields.Boolean(metadata={"description": "false for a block of a side branch"})
+    confirmations = fields.Integer(metadata={"description": "0 off the main chain"})
+    size = fields.Integer()
+    tx_count = fields.Integer()
+    header = fields.Nested(HeaderSchema)
+    transactions = fields.List(fields.Nested(TransactionSchema))
+
+
+# -- transactions by id, the mempool, submission ----------------------------------------------
+
+
+class TransactionStatusSchema(Schema):
+    status = fields.String(metadata={"enum": ["confirmed", "pending"]})
+    block_hash = HexBytes(metadata={"description": "confirmed only"})
+    block_height = fields.Integer(metadata={"description": "confirmed only"})
+    index = fields.Integer(metadata={"description": "position in the block; confirmed only"})
+    confirmations = fields.Integer(metadata={"description": "confirmed only"})
+    tx = fields.Nested(TransactionSchema)
+
+
+class MempoolSchema(Schema):
+    count = fields.Integer()
+    bytes = fields.Integer()
+    transactions = fields.List(fields.Nested(TransactionSchema))
+
+
+class SubmitTransactionSchema(Schema):
+    tx = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "hex of the signed transaction's canonical encoding"},
+    )
+
+
+class SubmittedSchema(Schema):
+    txid = HexBytes()
+    status = fields.String(metadata={"enum": ["pending"]})
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+class UnbondingSchema(Schema):
+    amount = fields.Integer()
+    release_height = fields.Integer()
+
+
+class AccountProofSchema(Schema):
+    block_hash = HexBytes(metadata={"description": "the block whose state_root the proof is for"})
+    block_height = fields.Integer()
+    state_root = HexBytes()
+    tree_key = HexBytes(metadata={"description": "where the tree keeps the account's entry"})
+    record = HexBytes(
+        allow_none=True,
+        metadata={"description": "the account record's encoding; null proves absence"},
+    )
+    value_hash = HexBytes(allow_none=True, metadata={"description": "SHA-256 of record"})
+    proof = HexBytes(metadata={"description": "StateProof.encode(), docs/state-tree.md §4"})
+
+
+class AccountSchema(Schema):
+    address = AddressText()
+    balance = fields.Integer()
+    nonce = fields.Integer()
+    pending_nonce = fields.Integer(
+        metadata={"description": "the next nonce, counting the mempool's transactions"}
+    )
+    bond = fields.Integer()
+    vrf_public_key = HexBytes(allow_none=True)
+    unbonding = fields.List(fields.Nested(UnbondingSchema))
+    unbonding_total = fields.Integer()
+    proof = fields.Nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
+
+
+class AccountNotFoundSchema(Schema):
+    error = fields.String(required=True)
+    proof = fields.Nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
+
+
+# -- the node -------------------------------------------------------------------------------
+
+
+class StatusSchema(Schema):
+    chain_id = fields.String()
+    height = fields.Integer()
+    tip = HexBytes(metadata={"description": "hash of the tip block"})
+    tip_slot = fields.Integer()
+    tip_timestamp_ms = fields.Integer()
+    genesis = HexBytes(metadata={"description": "hash of the genesis block"})
+    peers = fields.Integer()
+    syncing = fields.Boolean()
+    mempool_size = fields.Integer()
+    mempool_bytes = fields.Integer()
+    producing = fields.Boolean()
+    producer = fields.String(allow_none=True, metadata={"description": "pac1 address"})
+    version = fields.String()
+    time_ms = fields.Integer(metadata={"description": "the node's clock, Unix milliseconds"})
+
+
+class ProducingRequestSchema(Schema):
+    producing = StrictBoolean(required=True)
+
+
+class ProducingSchema(Schema):
+    producing = fields.Boolean()
+
+
+class StoppingSchema(Schema):
+    stopping = fields.Boolean()

@@ -1,0 +1,273 @@
+"""The node service: owns the chain, the mempool, the metrics and the node's background tasks.
+
+Every way into the ledger goes through here, so that each is logged and counted once:
+`submit_transaction` (the API), `import_block` (peer-to-peer, when it lands), and the
+production loop. A later component (p2p sync, the VPN plugin) gets the service and adds its
+task with `add_task`.
+
+Rules:
+- The chain, the mempool and the service are used from the event loop's thread only.
+- A task that fails (anything but a cancellation) is logged with its traceback, recorded as the
+  service's `failure`, and asks the node to shut down; the daemon then exits non-zero.
+- `stop` cancels the tasks and waits for them; it does not close the store (the daemon owns
+  it, since it opened it).
+- Bad input (`DecodeError`, `MempoolRejected`, `InvalidBlock`...) is raised to the caller with
+  its reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from pacata import __version__
+from pacata.chain.blocks import Block
+from pacata.chain.chain import Chain, ChainUpdate
+from pacata.chain.mempool import Mempool
+from pacata.chain.production import ProducerKeys
+from pacata.chain.transactions import Transaction
+from pacata.errors import DecodeError, MempoolRejected, PacataError
+from pacata.node.clock import Clock
+from pacata.node.metrics import Counter, Gauge, Histogram, MetricsRegistry
+from pacata.node.producer import ProductionLoop
+
+log = logging.getLogger("pacata.node.chain")
+service_log = logging.getLogger("pacata.node.service")
+
+IMPORT_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+HASH_PREFIX_DIGITS = 12
+
+
+class ProducerUnavailable(PacataError):
+    """Production was asked for, but this node has no producer keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """What `GET /api/status` reports."""
+
+    chain_id: str
+    height: int
+    tip: bytes
+    tip_slot: int
+    tip_timestamp_ms: int
+    genesis: bytes
+    peers: int
+    syncing: bool
+    mempool_size: int
+    mempool_bytes: int
+    producing: bool
+    producer: str | None
+    version: str
+    time_ms: int
+
+
+class NodeService:
+    def __init__(
+        self,
+        chain: Chain,
+        mempool: Mempool,
+        clock: Clock,
+        *,
+        producer_keys: ProducerKeys | None = None,
+        produce: bool = False,
+    ) -> None:
+        if produce and producer_keys is None:
+            raise ProducerUnavailable("producing needs producer keys")
+        self.chain = chain
+        self.mempool = mempool
+        self.clock = clock
+        self.shutdown_requested = asyncio.Event()
+        self.failure: BaseException | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._genesis_hash = chain.genesis_hash
+        self._register_metrics()
+        self.production: ProductionLoop | None = None
+        if producer_keys is not None:
+            self.production = ProductionLoop(
+                chain, mempool, producer_keys, clock, self._record_produced, enabled=produce
+            )
+
+    def _register_metrics(self) -> None:
+        registry = self.metrics = MetricsRegistry()
+        registry.add(Gauge("pacata_chain_height", "Height of the chain's tip.", self._height))
+        registry.add(
+            Gauge("pacata_mempool_transactions", "Transactions in the mempool.", self._pool_count)
+        )
+        registry.add(
+            Gauge(
+                "pacata_mempool_bytes",
+                "Encoded bytes of the mempool's transactions.",
+                self._pool_bytes,
+            )
+        )
+        registry.add(Gauge("pacata_peers", "Connected peers.", lambda: 0))
+        registry.add(
+            Gauge("pacata_producing", "1 while this node produces blocks.", self._producing)
+        )
+        self.blocks_produced = registry.add(
+            Counter("pacata_blocks_produced_total", "Blocks this node made.")
+        )
+        self.blocks_imported = registry.add(
+            Counter("pacata_blocks_imported_total", "Blocks connected to the chain, ours included.")
+        )
+        self.import_seconds = registry.add(
+            Histogram(
+                "pacata_block_import_seconds",
+                "Time to build (ours) or validate, and store, one block.",
+                IMPORT_SECONDS_BUCKETS,
+            )
+        )
+        self.transactions_submitted = registry.add(
+            Counter(
+                "pacata_transactions_submitted_total",
+                "Transactions submitted to this node, by result (accepted, rejected).",
+            )
+        )
+        self.api_requests = registry.add(
+            Counter("pacata_api_requests_total", "HTTP API requests, by status code class.")
+        )
+
+    def _height(self) -> float:
+        return self.chain.height
+
+    def _pool_count(self) -> float:
+        return len(self.mempool)
+
+    def _pool_bytes(self) -> float:
+        return self.mempool.size_bytes
+
+    def _producing(self) -> float:
+        return 1 if self.producing else 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.production is not None:
+            self.add_task(self.production.run(), "producer")
+
+    def add_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Runs `work` until `stop`; its failure stops the node."""
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            return
+        service_log.critical("task %s failed; stopping the node", task.get_name(), exc_info=error)
+        if self.failure is None:
+            self.failure = error
+        self.request_shutdown()
+
+    def request_shutdown(self) -> None:
+        self.shutdown_requested.set()
+
+    async def stop(self) -> None:
+        """Cancels the node's tasks and waits for them to end."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- production -----------------------------------------------------------------------
+
+    @property
+    def producing(self) -> bool:
+        return self.production is not None and self.production.enabled
+
+    @property
+    def can_produce(self) -> bool:
+        return self.production is not None
+
+    def set_producing(self, enabled: bool) -> None:
+        if self.production is None:
+            if enabled:
+                raise ProducerUnavailable("this node has no producer keys")
+            return
+        if self.production.enabled != enabled:
+            service_log.info("production switched %s", "on" if enabled else "off")
+        self.production.enabled = enabled
+
+    # -- the ways into the ledger -----------------------------------------------------------
+
+    def submit_transaction(self, encoded: bytes) -> bytes:
+        """Admits an encoded, signed transaction to the mempool and returns its id.
+
+        Raises `DecodeError` (not a canonical transaction) or `MempoolRejected`, with the reason.
+        """
+        try:
+            tx = Transaction.decode(encoded)
+            txid = self.mempool.add(tx)
+        except (DecodeError, MempoolRejected):
+            self.transactions_submitted.inc(result="rejected")
+            raise
+        self.transactions_submitted.inc(result="accepted")
+        service_log.debug("transaction %s accepted", txid.hex())
+        return txid
+
+    def import_block(self, block: Block) -> ChainUpdate:
+        """Imports a block from elsewhere; raises `InvalidBlock`, `ConsensusError`,
+        `BlockNotFound` (unknown parent) with the reason."""
+        started = time.perf_counter()
+        update = self.chain.add_block(block)
+        self.mempool.apply_update(update)
+        seconds = time.perf_counter() - started
+        for connected in update.connected:
+            self._record_block(connected, seconds / len(update.connected), "imported")
+        for disconnected in update.disconnected:
+            log.warning(
+                "block %d %s disconnected by a reorganisation",
+                disconnected.height,
+                disconnected.hash.hex()[:HASH_PREFIX_DIGITS],
+            )
+        return update
+
+    def _record_produced(self, block: Block, seconds: float) -> None:
+        self.blocks_produced.inc()
+        self._record_block(block, seconds, "produced")
+
+    def _record_block(self, block: Block, seconds: float, how: str) -> None:
+        self.blocks_imported.inc()
+        self.import_seconds.observe(seconds)
+        count = len(block.transactions)
+        log.info(
+            "block %d %s %s: %d tx%s, %.1f ms",
+            block.height,
+            block.hash.hex()[:HASH_PREFIX_DIGITS],
+            how,
+            count,
+            "" if count == 1 else "s",
+            seconds * 1000,
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def status(self) -> NodeStatus:
+        tip = self.chain.tip
+        producer = None
+        if self.production is not None:
+            producer = str(self.production.keys.account.address)
+        return NodeStatus(
+            chain_id=self.chain.params.chain_id,
+            height=tip.height,
+            tip=tip.hash,
+            tip_slot=tip.slot,
+            tip_timestamp_ms=tip.timestamp_ms,
+            genesis=self._genesis_hash,
+            peers=0,
+            syncing=False,
+            mempool_size=len(self.mempool),
+            mempool_bytes=self.mempool.size_bytes,
+            producing=self.producing,
+            producer=producer,
+            version=__version__,
+            time_ms=self.clock.now_ms(),
+        )
