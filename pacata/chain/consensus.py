@@ -7,8 +7,8 @@ Rules:
   in the last two epochs), the credit capped at the bond. The weights of epoch e are those at
   the end of epoch e - 2: each epoch rotation moves the upcoming snapshot to current and takes a
   new upcoming one, so no one can change the lottery of an epoch once its nonce is being made.
-- The epoch nonce of e is the tagged hash of the nonce of e - 1 and the hash chain of the VRF
-  outputs of e - 1's blocks; the first comes from the genesis parameters.
+- The epoch nonce of e is the tagged hash of the nonce of the last epoch with blocks, the hash
+  chain of that epoch's VRF outputs, and e; the first comes from the genesis parameters.
 - The producer of slot s proves, with ECVRF-EDWARDS25519-SHA512-TAI, the VRF of
   (epoch nonce ‖ s) under the VRF key of its snapshot entry; it may produce when the leader value
   of that output is below `phi(weight share) = 1 - (1 - f)^share`, f the active slot
@@ -333,10 +333,10 @@ def enter_slot(state: StateOverlay, slot: int, params: ChainParams) -> EpochStat
         raise ConsensusError(f"slot {slot} is in epoch {epoch}, before epoch {record.epoch}")
     if epoch == record.epoch:
         return record
-    nonce, chain = record.nonce, record.vrf_chain
-    for _ in range(epoch - record.epoch):
-        nonce = tagged_hash(_EPOCH_NONCE_TAG, nonce + chain)
-        chain = ZERO_HASH
+    # One step however many epochs passed without a block: the new epoch's number is mixed in,
+    # so the nonce still differs per epoch, and a chain started long after its genesis time does
+    # not hash its way through every empty epoch.
+    nonce = tagged_hash(_EPOCH_NONCE_TAG, record.nonce + record.vrf_chain + _U64.pack(epoch))
     fresh = take_snapshot(state, epoch)
     if epoch == record.epoch + 1:
         upcoming = _read(state, UPCOMING_STAKES_KEY, StakeSnapshot)
