@@ -24,6 +24,7 @@ from pacata.chain.keys import Address
 from pacata.chain.params import ChainParams
 from pacata.chain.state import TOTALS_KEY, Account, ChainTotals, Namespace, state_key
 from pacata.errors import DecodeError, InvalidGenesis
+from pacata.json_fields import HexBytes32, describe_validation_errors
 
 # The compressed secp256k1 generator: a valid point nobody holds the key to (its key is 1,
 # which is public), standing as the "producer" of the unsigned genesis block.
@@ -52,18 +53,6 @@ class _AddressField(mfields.Field[Address]):
         return _address(_text(value))
 
 
-class _HexKey(mfields.Field[bytes]):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bytes:
-        text = _text(value)
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raise ValidationError("not hexadecimal") from None
-        if len(raw) != 32:
-            raise ValidationError("must be 32 bytes (64 hex digits)")
-        return raw
-
-
 _AMOUNT = {"strict": True, "validate": validate.Range(min=0)}
 
 
@@ -71,7 +60,7 @@ class _AccountSchema(Schema):
     address = _AddressField(required=True)
     balance = mfields.Integer(required=True, **_AMOUNT)  # type: ignore[arg-type]
     bond = mfields.Integer(load_default=0, **_AMOUNT)  # type: ignore[arg-type]
-    vrf_public_key = _HexKey(load_default=None)
+    vrf_public_key = HexBytes32(load_default=None)
     note = mfields.String(load_default="")
 
     @validates_schema
@@ -170,25 +159,14 @@ class Genesis:
         )
 
 
-def _format_errors(messages: Any, path: str = "") -> list[str]:
-    if isinstance(messages, dict):
-        out: list[str] = []
-        for key, value in messages.items():
-            out += _format_errors(value, f"{path}.{key}" if path else str(key))
-        return out
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return [f"{path}: {' '.join(messages)}"]
-    if isinstance(messages, list):
-        return [line for m in messages for line in _format_errors(m, path)]
-    return [f"{path}: {messages}"]
-
-
 def parse_genesis(document: Any, source: str = "genesis") -> Genesis:
     """A `Genesis` from a decoded JSON document; `InvalidGenesis` names every bad key."""
     try:
         data = _GenesisSchema().load(document)
     except ValidationError as exc:
-        raise InvalidGenesis(f"{source}: " + "; ".join(_format_errors(exc.messages))) from None
+        raise InvalidGenesis(
+            f"{source}: " + "; ".join(describe_validation_errors(exc.messages))
+        ) from None
     param_values = {name: data["params"][name] for name in _PARAM_NAMES if name in data["params"]}
     try:
         params = ChainParams(

@@ -147,8 +147,9 @@ class RelayOffer(WireObject):
 
 
 @dataclass(frozen=True, slots=True)
-class RelayRegister(WireObject):
-    KIND: ClassVar[TxKind] = TxKind.RELAY_REGISTER
+class _OfferPayload(WireObject):
+    """The payload of the kinds that carry a relay offer, and nothing else."""
+
     offer: RelayOffer
 
     def write_to(self, writer: Writer) -> None:
@@ -160,16 +161,13 @@ class RelayRegister(WireObject):
 
 
 @dataclass(frozen=True, slots=True)
-class RelayUpdate(WireObject):
+class RelayRegister(_OfferPayload):
+    KIND: ClassVar[TxKind] = TxKind.RELAY_REGISTER
+
+
+@dataclass(frozen=True, slots=True)
+class RelayUpdate(_OfferPayload):
     KIND: ClassVar[TxKind] = TxKind.RELAY_UPDATE
-    offer: RelayOffer
-
-    def write_to(self, writer: Writer) -> None:
-        self.offer.write_to(writer)
-
-    @classmethod
-    def read_from(cls, reader: Reader) -> Self:
-        return cls(RelayOffer.read_from(reader))
 
 
 @dataclass(frozen=True, slots=True)

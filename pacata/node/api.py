@@ -38,7 +38,7 @@ from pacata.errors import (
     TransactionNotFound,
     ValidationError,
 )
-from pacata.node.config import describe_validation_errors
+from pacata.json_fields import describe_validation_errors
 from pacata.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pacata.node.openapi import Endpoint, Handler, Parameter, build_openapi
 from pacata.node.schemas import (

@@ -32,6 +32,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from pacata import __version__
 from pacata.chain.genesis import Genesis, load_genesis, shipped_genesis
 from pacata.errors import PacataError
+from pacata.json_fields import describe_validation_errors
 from pacata.node.fields import HostPortField, StrictBoolean
 from pacata.node.hostport import HostPort
 
@@ -135,20 +136,6 @@ class _ConfigFileSchema(Schema):
             chosen.insert(0, "devnet")
         if len(chosen) > 1:
             raise ValidationError(f"choose one of {' and '.join(chosen)}", chosen[0])
-
-
-def describe_validation_errors(messages: Any, path: str = "") -> list[str]:
-    """marshmallow's nested error messages as `key.subkey: reason` lines."""
-    if isinstance(messages, dict):
-        lines: list[str] = []
-        for key, value in messages.items():
-            lines += describe_validation_errors(value, f"{path}.{key}" if path else str(key))
-        return lines
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return [f"{path}: {' '.join(messages)}"]
-    if isinstance(messages, list):
-        return [line for m in messages for line in describe_validation_errors(m, path)]
-    return [f"{path}: {messages}"]
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

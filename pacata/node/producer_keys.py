@@ -17,15 +17,15 @@ import json
 import logging
 import stat
 from pathlib import Path
-from typing import Any
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError
 
 from pacata.chain.devnet import devnet_key, devnet_vrf_seed
 from pacata.chain.keys import PrivateKey
 from pacata.chain.production import ProducerKeys
 from pacata.chain.vrf import VrfKey
-from pacata.node.config import ConfigError, describe_validation_errors
+from pacata.json_fields import HexBytes32, describe_validation_errors
+from pacata.node.config import ConfigError
 
 PRODUCER_KEY_FILE = "producer.key"
 DEVNET_PRODUCER_INDEX = 0
@@ -33,23 +33,9 @@ DEVNET_PRODUCER_INDEX = 0
 log = logging.getLogger("pacata.node.producer")
 
 
-class _Secret(fields.String):
-    def _deserialize(  # type: ignore[override]
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> bytes:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raise ValidationError("not hexadecimal") from None
-        if len(raw) != 32:
-            raise ValidationError("must be 32 bytes (64 hex digits)")
-        return raw
-
-
 class _ProducerKeyFileSchema(Schema):
-    account_secret = _Secret(required=True)
-    vrf_seed = _Secret(required=True)
+    account_secret = HexBytes32(required=True)
+    vrf_seed = HexBytes32(required=True)
 
 
 def devnet_producer_keys() -> ProducerKeys:

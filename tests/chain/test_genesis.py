@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,9 @@ from pacata.chain.devnet import (
 from pacata.chain.genesis import load_genesis, parse_genesis, shipped_genesis
 from pacata.errors import InvalidGenesis
 from pacata.testing import devnet_chain
+from pacata.testing.genesis import devnet_document
 
 DEVNET_FILE = Path(__file__).parents[2] / "genesis" / "devnet.json"
-
-
-def devnet_document() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(DEVNET_FILE.read_text())
-    return document
 
 
 def test_shipped_devnet_matches_its_well_known_keys() -> None:
