@@ -8,10 +8,13 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-# System packages: Python's venv, and (for the tests) the tools the network tests drive.
+# System packages: Python's venv, and (for the tests) the tools the network tests drive:
+# wireguard-go and wg for WireGuard interop, iperf3, ip and ping for the tunnel tests, and two
+# STUN clients for the STUN interop tests: `stun` (stun-client, RFC 3489) and
+# `turnutils_stunclient` (coturn, RFC 5389).
 apt_packages=(python3-venv)
 if [ "$want_test" = 1 ]; then
-    apt_packages+=(procps)
+    apt_packages+=(procps wireguard-go wireguard-tools iperf3 iproute2 iputils-ping stun-client coturn)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -27,6 +30,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq "${missing[@]}"
+        # coturn comes for its STUN client only: its TURN server must not run.
+        if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null; then
+            systemctl disable --now coturn >/dev/null 2>&1 || true
+        fi
     else
         echo "install.sh: please install as root: apt-get install ${missing[*]}" >&2
         exit 1

@@ -160,6 +160,15 @@ class Device:
         peer.send(packet, now, wall_time)
         self._reschedule(peer)
 
+    def send_packets(
+        self, public_key: bytes, packets: list[bytes], now: float, wall_time: float
+    ) -> None:
+        """`send_packet` for a batch to one peer (what a tunnel reads in one go): the session is
+        checked once for the batch, not once per packet."""
+        peer = self.peer(public_key)
+        peer.send_batch(packets, now, wall_time)
+        self._reschedule(peer)
+
     def send_keepalive(self, public_key: bytes, now: float, wall_time: float) -> None:
         peer = self.peer(public_key)
         peer.send_keepalive(now, wall_time)

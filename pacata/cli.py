@@ -1,0 +1,145 @@
+"""`pacata-vpn`: the VPN plugin's command line.
+
+One subcommand per job, each an argparse subparser with a `run` function that returns the exit
+status, so that more subcommands can join without touching the others:
+
+    pacata-vpn wg-userspace [-f] IFACE     our WireGuard engine as a daemon, configured by `wg`
+
+Rules: `main` returns the exit status instead of exiting (tests call it); errors the user can
+fix are one line on standard error and status 1 or 2 (argparse's), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+Runner = Callable[[argparse.Namespace], int]
+
+
+def _parameter_override(text: str) -> tuple[str, float]:
+    name, separator, value = text.partition("=")
+    from pacata.vpn.wireguard import ProtocolParameters
+
+    fields = {field.name for field in dataclasses.fields(ProtocolParameters)}
+    if not separator or name not in fields:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with NAME one of {', '.join(sorted(fields))}"
+        )
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+
+
+def _run_wg_userspace(arguments: argparse.Namespace) -> int:
+    from pacata.vpn.io.daemon import run_wg_userspace
+    from pacata.vpn.io.engine import EngineOptions
+    from pacata.vpn.wireguard import ProtocolParameters
+
+    overrides: dict[str, float | int] = {}
+    integer_fields = {
+        field.name for field in dataclasses.fields(ProtocolParameters) if field.type in ("int", int)
+    }
+    for name, value in arguments.protocol_parameter:
+        overrides[name] = int(value) if name in integer_fields else value
+    try:
+        parameters = ProtocolParameters(**overrides)  # type: ignore[arg-type]
+    except ValueError as error:
+        print(f"pacata-vpn wg-userspace: {error}", file=sys.stderr)
+        return 2
+    options = EngineOptions(
+        udp_gso=not arguments.no_udp_gso,
+        udp_gro=not arguments.no_udp_gro,
+        data_threads=arguments.data_threads,
+        parameters=parameters,
+        mtu=arguments.mtu,
+    )
+    return run_wg_userspace(
+        arguments.interface,
+        foreground=arguments.foreground,
+        options=options,
+        offload=not arguments.no_tun_offload,
+        tso=not (arguments.no_tun_offload or arguments.no_tun_tso),
+        socket_directory=arguments.socket_directory,
+    )
+
+
+def _add_wg_userspace(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subcommands.add_parser(
+        "wg-userspace",
+        help="run our userspace WireGuard engine on a new TUN interface, configured by `wg`",
+        description=(
+            "Creates the TUN interface IFACE and the configuration socket "
+            "/var/run/wireguard/IFACE.sock, as `wireguard-go IFACE` does, then serves them "
+            "until SIGTERM/SIGINT or until the interface is deleted."
+        ),
+    )
+    parser.add_argument("interface", metavar="IFACE")
+    parser.add_argument(
+        "-f", "--foreground", action="store_true", help="stay in the foreground (do not fork)"
+    )
+    parser.add_argument("--mtu", type=int, default=1420, help="interface MTU (default 1420)")
+    parser.add_argument(
+        "--socket-directory",
+        type=Path,
+        default=Path("/var/run/wireguard"),
+        help="where to create IFACE.sock (default /var/run/wireguard)",
+    )
+    parser.add_argument(
+        "--no-tun-offload", action="store_true", help="no IFF_VNET_HDR/TSO/coalescing on the TUN"
+    )
+    parser.add_argument(
+        "--no-tun-tso", action="store_true", help="let the kernel segment TCP before the TUN"
+    )
+    parser.add_argument(
+        "--data-threads",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="1: one thread for both directions (default); 2: one per direction",
+    )
+    parser.add_argument("--no-udp-gso", action="store_true", help="send one datagram per call")
+    parser.add_argument("--no-udp-gro", action="store_true", help="receive one datagram per call")
+    parser.add_argument(
+        "--protocol-parameter",
+        metavar="NAME=VALUE",
+        type=_parameter_override,
+        action="append",
+        default=[],
+        help="override a WireGuard timer or limit (tests shorten rekey_after_time this way)",
+    )
+    parser.set_defaults(run=_run_wg_userspace)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pacata-vpn", description="Pacata's VPN plugin")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_wg_userspace(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    level = os.environ.get("LOG_LEVEL", "").upper()
+    logging.basicConfig(
+        level=logging.DEBUG
+        if arguments.verbose > 1 or level == "DEBUG"
+        else logging.INFO
+        if arguments.verbose or level in ("INFO", "VERBOSE")
+        else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    runner: Runner = arguments.run
+    return runner(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,695 @@
+"""The userspace WireGuard engine: TUN ↔ one UDP socket, driven by the sans-I/O `Device`.
+
+The protocol itself is `pacata.vpn.wireguard.Device`; this module moves packets:
+
+- *outbound* (TUN → UDP): reads what the TUN has ready (TCP super-packets are cut into
+  segments, `offload.py`), finds each packet's peer by the longest allowed-IPs prefix of its
+  destination, hands each peer its batch (`Device.send_packets`) and puts the datagrams on the
+  socket, many per system call with UDP GSO;
+- *inbound* (UDP → TUN): takes what the socket has ready (UDP GRO), gives WireGuard's datagrams
+  to the device (the device finds the session by receiver index), checks the inner source
+  address of every decrypted packet against the sending peer's allowed IPs (cryptokey routing)
+  and writes what passes to the TUN, runs of TCP segments coalesced into one write; datagrams
+  that are not WireGuard messages go to the dispatch hook (`set_datagram_handler`), for the
+  node's other protocols sharing the socket (DHT, STUN, probes);
+- *timers*: a thread sleeps on a condition until the device's next deadline (or until a
+  data-path thread moves it earlier) and runs `Device.handle_timer`.
+
+By default one thread runs both directions (`EngineOptions.data_threads = 1`), polling the TUN
+and the socket together; with 2, each direction has its own thread.
+
+Rules:
+
+- The device is not thread-safe: every call into it holds `_lock`, and nothing blocking happens
+  under it (reads, writes and sends are outside). The AEAD of `cryptography` releases the GIL, so
+  with a thread per direction the two directions' encryption overlaps.
+- Nothing a remote host sends can stop the engine: the device drops and counts bad datagrams,
+  inner packets that fail cryptokey routing are dropped and counted in `drops`, and a failure of
+  the dispatch hook is logged, not raised.
+- The configuration (private key, port, fwmark, peers and their allowed IPs) is applied with
+  `apply(InterfaceChange)` and read with `status()`, the same calls as the kernel backend; the
+  UAPI server (`uapi_server.py`) is a thin layer over those two. Changing the private key builds
+  a new `Device` (the core's rule) and carries the peers and their counters over.
+- The interface going away (its TUN read fails) stops the engine and calls `on_closed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pacata.vpn.allowed_ips import AllowedIPs
+from pacata.vpn.config import (
+    NO_KEY,
+    InterfaceChange,
+    InterfaceStatus,
+    PeerChange,
+    PeerStatus,
+)
+from pacata.vpn.io.tun import TunDevice
+from pacata.vpn.io.udp import UdpPort
+from pacata.vpn.offload import OffloadError, coalesce_for_writing, split_for_sending
+from pacata.vpn.uapi import ConfigurationError
+from pacata.vpn.wireguard import (
+    DEFAULT_PARAMETERS,
+    Device,
+    HandshakeCompleted,
+    PacketReceived,
+    ProtocolParameters,
+    x25519_public_key,
+)
+from pacata.vpn.wireguard.events import Address, Event
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MTU = 1420
+_READ_SIZE = 65535 + 64
+_READS_PER_BATCH = 64
+SMALL_READ = 512
+"""After a read shorter than this (a ping, an ACK), poll before reading again."""
+_POLL_ERRORS = select.POLLERR | select.POLLHUP | select.POLLNVAL
+_HANDSHAKE_TYPES = (b"\x01", b"\x02")
+
+DatagramHandler = Callable[[bytes, Address], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Switches for the data path's batching and offloads (each can be turned off, as the
+    benchmark does to measure it and as a kill switch for kernels with GSO bugs)."""
+
+    udp_gso: bool = True
+    udp_gro: bool = True
+    read_batch: int = _READS_PER_BATCH
+    # 1: one thread moves both directions (lower round-trip latency: no GIL hand-over);
+    # 2: a thread per direction (their AEAD work overlaps).
+    data_threads: int = 1
+    parameters: ProtocolParameters = DEFAULT_PARAMETERS
+    mtu: int = DEFAULT_MTU
+    # Handshake messages a second past which the device demands cookies (see `_watch_load`).
+    under_load_handshakes_per_second: int = 512
+
+
+@dataclass(slots=True)
+class _PeerSettings:
+    """What was configured for a peer; the source of truth when the device is rebuilt."""
+
+    preshared_key: bytes | None = None
+    endpoint: Address | None = None
+    persistent_keepalive: int = 0
+
+
+@dataclass(slots=True)
+class EngineCounters:
+    """What the engine dropped outside the protocol core, by reason."""
+
+    drops: Counter[str] = field(default_factory=Counter)
+    handshakes: int = 0
+
+
+class UserspaceEngine:
+    """A WireGuard interface in userspace over a TUN device (or any packet descriptor)."""
+
+    def __init__(
+        self,
+        tun: TunDevice,
+        *,
+        options: EngineOptions | None = None,
+        on_closed: Callable[[], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.options = options or EngineOptions()
+        self.tun = tun
+        self.counters = EngineCounters()
+        self._on_closed = on_closed
+        self._monotonic = monotonic
+        self._wall_clock = wall_clock
+        self._lock = threading.RLock()
+        self._timer_condition = threading.Condition()
+        self._armed_deadline = float("inf")
+        self._private_key: bytes | None = None
+        self._device: Device | None = None
+        self._fwmark = 0
+        self._peers: dict[bytes, _PeerSettings] = {}
+        self._routes = AllowedIPs()
+        self._udp = UdpPort(0, gso=self.options.udp_gso, gro=self.options.udp_gro)
+        self._socket_changed = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._stop_signal = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._datagram_handler: DatagramHandler | None = None
+        self._load_second = -1
+        self._load_handshakes = 0
+        self._stopping = False
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        os.set_blocking(self.tun.fd, False)
+        loops: list[tuple[str, Callable[[], None]]] = [("timers", self._run_timers)]
+        if self.options.data_threads == 1:
+            loops.append(("data", self._run_both_directions))
+        else:
+            loops += [("outbound", self._run_outbound), ("inbound", self._run_inbound)]
+        for name, target in loops:
+            thread = threading.Thread(
+                target=self._run_guarded,
+                args=(target,),
+                name=f"wg-{self.tun.name}-{name}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _run_guarded(self, loop: Callable[[], None]) -> None:
+        """Runs one of the engine's loops; if it dies of a bug, the engine stops as a whole
+        (and its owner is told, through `on_closed`) rather than limping on without it."""
+        try:
+            loop()
+        except Exception:
+            logger.exception("%s: engine thread failed; stopping", self.tun.name)
+            self._interface_gone()
+
+    def close(self) -> None:
+        """Stops the threads and closes the socket (the TUN belongs to the caller)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._request_stop()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join()
+        self._udp.close()
+        device = self._device
+        logger.info(
+            "%s closed; engine drops %s, socket drops %s, protocol drops %s, handshakes %d",
+            self.tun.name,
+            dict(self.counters.drops),
+            dict(self._udp.drops),
+            dict(device.drops) if device is not None else {},
+            self.counters.handshakes,
+        )
+        os.close(self._socket_changed)
+        os.close(self._stop_signal)
+
+    def _request_stop(self) -> None:
+        self._stopping = True
+        os.eventfd_write(self._stop_signal, 1)
+        with self._timer_condition:
+            self._timer_condition.notify_all()
+
+    def _interface_gone(self) -> None:
+        logger.info("interface %s is gone; stopping", self.tun.name)
+        self._request_stop()
+        if self._on_closed is not None:
+            self._on_closed()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopping
+
+    @property
+    def listen_port(self) -> int:
+        return self._udp.port
+
+    # -- the dispatch hook: other protocols on the same socket --------------------------------
+
+    def set_datagram_handler(self, handler: DatagramHandler | None) -> None:
+        """`handler(data, source)` receives every datagram that is not a WireGuard message.
+        It runs on the inbound thread: it must not block."""
+        self._datagram_handler = handler
+
+    def send_datagram(self, data: bytes, address: Address) -> None:
+        """Sends a datagram of another protocol from the shared socket."""
+        self._udp.send(data, address)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def apply(self, change: InterfaceChange) -> None:
+        """Applies a configuration change (see `pacata/vpn/config.py`); raises
+        `ConfigurationError` (EADDRINUSE when the port is taken)."""
+        with self._lock:
+            keepalives: list[bytes] = []
+            if change.private_key is not None:
+                self._set_private_key(change.private_key)
+            if change.listen_port is not None and change.listen_port != self._udp.port:
+                self._rebind(change.listen_port)
+            if change.fwmark is not None:
+                self._fwmark = change.fwmark
+                self._udp.set_fwmark(change.fwmark)
+            if change.replace_peers:
+                for public_key in list(self._peers):
+                    self._remove_peer(public_key)
+            for peer_change in change.peers:
+                if self._apply_peer(peer_change):
+                    keepalives.append(peer_change.public_key)
+            device = self._device
+            if device is not None:
+                now, wall = self._monotonic(), self._wall_clock()
+                for public_key in keepalives:
+                    if public_key in device.peers:
+                        device.send_keepalive(public_key, now, wall)
+                outgoing = device.datagrams_to_send()
+                self._take_events(device)
+            else:
+                outgoing = []
+        self._udp.send_batch(outgoing)
+        self._rearm_timer()
+
+    def _set_private_key(self, private_key: bytes) -> None:
+        if private_key == NO_KEY:
+            self._private_key = None
+            self._device = None
+            return
+        if private_key == self._private_key:
+            return
+        public_key = x25519_public_key(private_key)
+        # A peer with our own new public key cannot exist (wireguard-go removes it too).
+        if public_key in self._peers:
+            self._remove_peer(public_key)
+        old = self._device
+        device = Device(private_key, parameters=self.options.parameters, mtu=self.options.mtu)
+        for peer_key, settings in self._peers.items():
+            peer = device.add_peer(
+                peer_key,
+                preshared_key=settings.preshared_key,
+                endpoint=settings.endpoint,
+                persistent_keepalive=settings.persistent_keepalive or None,
+            )
+            if old is not None and peer_key in old.peers:
+                previous = old.peers[peer_key]
+                peer.rx_bytes, peer.tx_bytes = previous.rx_bytes, previous.tx_bytes
+                peer.endpoint = previous.endpoint
+                peer.last_handshake_wall_time = previous.last_handshake_wall_time
+        self._private_key = private_key
+        self._device = device
+
+    def _rebind(self, port: int) -> None:
+        try:
+            replacement = UdpPort(
+                port, fwmark=self._fwmark, gso=self.options.udp_gso, gro=self.options.udp_gro
+            )
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot listen on port {port}: {error.strerror}", error.errno or errno.EIO
+            ) from None
+        old, self._udp = self._udp, replacement
+        os.eventfd_write(self._socket_changed, 1)
+        old.close()
+
+    def _remove_peer(self, public_key: bytes) -> None:
+        self._peers.pop(public_key, None)
+        self._routes.remove_peer(public_key)
+        device = self._device
+        if device is not None and public_key in device.peers:
+            device.remove_peer(public_key)
+
+    def _apply_peer(self, change: PeerChange) -> bool:
+        """Applies one peer's change; True if a persistent keepalive was just turned on."""
+        public_key = change.public_key
+        if self._private_key is not None and public_key == x25519_public_key(self._private_key):
+            return False
+        if change.remove:
+            self._remove_peer(public_key)
+            return False
+        settings = self._peers.get(public_key)
+        if settings is None:
+            if change.update_only:
+                return False
+            settings = self._peers[public_key] = _PeerSettings()
+        keepalive_was = settings.persistent_keepalive
+        if change.preshared_key is not None:
+            settings.preshared_key = (
+                None if change.preshared_key == NO_KEY else change.preshared_key
+            )
+        if change.endpoint is not None:
+            settings.endpoint = change.endpoint
+        if change.persistent_keepalive is not None:
+            settings.persistent_keepalive = change.persistent_keepalive
+        if change.replace_allowed_ips:
+            self._routes.remove_peer(public_key)
+        for network in change.allowed_ips:
+            self._routes.insert(network, public_key)
+        device = self._device
+        if device is not None:
+            if public_key not in device.peers:
+                device.add_peer(
+                    public_key,
+                    preshared_key=settings.preshared_key,
+                    endpoint=settings.endpoint,
+                    persistent_keepalive=settings.persistent_keepalive or None,
+                )
+            else:
+                peer = device.peer(public_key)
+                if change.endpoint is not None:
+                    peer.endpoint = change.endpoint
+                if change.preshared_key is not None:
+                    peer.handshake.preshared_key = settings.preshared_key or NO_KEY
+                peer.persistent_keepalive = settings.persistent_keepalive or None
+        return bool(settings.persistent_keepalive) and not keepalive_was
+
+    def status(self) -> InterfaceStatus:
+        with self._lock:
+            device = self._device
+            peers: list[PeerStatus] = []
+            for public_key, settings in self._peers.items():
+                core = device.peers.get(public_key) if device is not None else None
+                peers.append(
+                    PeerStatus(
+                        public_key=public_key,
+                        preshared_key=settings.preshared_key or NO_KEY,
+                        endpoint=core.endpoint if core is not None else settings.endpoint,
+                        persistent_keepalive=settings.persistent_keepalive,
+                        allowed_ips=tuple(self._routes.networks_of(public_key)),
+                        last_handshake_time=core.last_handshake_wall_time if core else None,
+                        rx_bytes=core.rx_bytes if core is not None else 0,
+                        tx_bytes=core.tx_bytes if core is not None else 0,
+                    )
+                )
+            return InterfaceStatus(
+                private_key=self._private_key,
+                public_key=device.public_key if device is not None else None,
+                listen_port=self._udp.port,
+                fwmark=self._fwmark,
+                peers=tuple(peers),
+            )
+
+    @property
+    def device(self) -> Device | None:
+        """The protocol core (for inspection: its `drops`); hold no reference across `apply`."""
+        return self._device
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _take_events(self, device: Device) -> list[bytes]:
+        """Drains the device's events (under `_lock`); returns the inner packets that passed
+        cryptokey routing, in order."""
+        packets: list[bytes] = []
+        lookup = self._routes.lookup
+        drops = self.counters.drops
+        while (event := device.next_event()) is not None:
+            if type(event) is PacketReceived:
+                packet = event.packet
+                version = packet[0] >> 4
+                source = packet[12:16] if version == 4 else packet[8:24]
+                if lookup(source) == event.peer:
+                    packets.append(packet)
+                else:
+                    drops["source address not allowed for the peer"] += 1
+            else:
+                self._on_event(event)
+        return packets
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, HandshakeCompleted):
+            self.counters.handshakes += 1
+        logger.debug("%s", event)
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _rearm_timer(self) -> None:
+        """Wakes the timer thread if the device's next deadline moved before the armed one."""
+        with self._timer_condition:
+            with self._lock:
+                device = self._device
+                deadline = device.get_timer() if device is not None else None
+            if deadline is not None and deadline < self._armed_deadline:
+                self._timer_condition.notify()
+
+    def _run_timers(self) -> None:
+        condition = self._timer_condition
+        with condition:
+            while not self._stopping:
+                # While awake, "armed" is infinity: any data-path thread that moves a deadline
+                # then takes the condition and re-checks once we are waiting again.
+                self._armed_deadline = float("inf")
+                outgoing: list[tuple[bytes, Address]] = []
+                with self._lock:
+                    device = self._device
+                    deadline = device.get_timer() if device is not None else None
+                    now = self._monotonic()
+                    if device is not None and deadline is not None and deadline <= now:
+                        device.handle_timer(now, self._wall_clock())
+                        outgoing = device.datagrams_to_send()
+                        self._take_events(device)
+                        deadline = device.get_timer()
+                if outgoing:
+                    self._udp.send_batch(outgoing)
+                self._armed_deadline = deadline if deadline is not None else float("inf")
+                timeout = None if deadline is None else max(0.0, deadline - self._monotonic())
+                condition.wait(timeout)
+
+    # -- outbound: TUN → UDP ------------------------------------------------------------------
+
+    def _read_tun(self) -> tuple[list[bytes], bool] | None:
+        """The packets the TUN has ready (up to `read_batch` reads), segmented, and whether to
+        read again before polling; None once the interface is gone.
+
+        Reading stops at the first empty read, and also after a small packet: interactive
+        traffic then goes back to `poll` (which returns at once if more is queued) instead of
+        paying an empty read, about 0.1 ms of a ping's round trip through two engines on the
+        test machine; bulk traffic, in big reads, is drained as before."""
+        fd = self.tun.fd
+        split = self.tun.vnet_header
+        packets: list[bytes] = []
+        for _ in range(self.options.read_batch):
+            try:
+                data = os.read(fd, _READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return packets, False
+            except OSError as error:
+                # EBADFD: the interface was deleted; anything else is as final for us.
+                if error.errno != errno.EBADFD:
+                    logger.error("reading %s failed: %s", self.tun.name, error)
+                return None
+            if not data:  # end of file: a TUN never says that, a test's socket pair does
+                return None
+            if not split:
+                packets.append(data)
+            else:
+                try:
+                    packets.extend(split_for_sending(data))
+                except OffloadError:
+                    self.counters.drops["malformed packet from the TUN"] += 1
+            if len(data) < SMALL_READ:
+                return packets, False
+        return packets, True
+
+    def _run_outbound(self) -> None:
+        """TUN → UDP, alone on its thread (`EngineOptions.data_threads == 2`)."""
+        fd = self.tun.fd
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(self._stop_signal, select.POLLIN)
+        while not self._stopping:
+            result = self._read_tun()
+            if result is None:
+                self._interface_gone()
+                return
+            packets, read_again = result
+            if packets:
+                self._send_inner_packets(packets)
+            if read_again:
+                continue
+            for ready_fd, events in poller.poll():
+                if ready_fd == fd and events & _POLL_ERRORS:
+                    self._interface_gone()
+                    return
+
+    def _send_inner_packets(self, packets: list[bytes]) -> None:
+        lookup = self._routes.lookup
+        batches: dict[bytes, list[bytes]] = {}
+        for packet in packets:
+            version = packet[0] >> 4
+            if version == 4:
+                destination = packet[16:20]
+            elif version == 6:
+                destination = packet[24:40]
+            else:
+                self.counters.drops["not an IP packet"] += 1
+                continue
+            peer = lookup(destination)
+            if peer is None:
+                self.counters.drops["no peer for the destination"] += 1
+                continue
+            batch = batches.get(peer)
+            if batch is None:
+                batches[peer] = [packet]
+            else:
+                batch.append(packet)
+        if not batches:
+            return
+        with self._lock:
+            device = self._device
+            if device is None:
+                self.counters.drops["no private key"] += len(packets)
+                return
+            now, wall = self._monotonic(), self._wall_clock()
+            for peer, batch in batches.items():
+                device.send_packets(peer, batch, now, wall)
+            outgoing = device.datagrams_to_send()
+            deadline = device.get_timer()
+        self._udp.send_batch(outgoing)
+        if deadline is not None and deadline < self._armed_deadline:
+            self._rearm_timer()
+
+    # -- inbound: UDP → TUN -------------------------------------------------------------------
+
+    def _watch_socket(
+        self, poller: select.poll, watched: tuple[UdpPort, int]
+    ) -> tuple[UdpPort, int]:
+        """The current socket and its descriptor, registered in `poller` in place of the
+        `watched` one if a rebind replaced it. The old descriptor number is kept because the
+        old socket is already closed (its `fileno()` is -1); left registered, it would make
+        every poll return at once with POLLNVAL."""
+        current = self._udp
+        udp, fd = watched
+        if udp is current:
+            return watched
+        with contextlib.suppress(KeyError):
+            poller.unregister(fd)
+        current_fd = current.fileno()
+        poller.register(current_fd, select.POLLIN)
+        return current, current_fd
+
+    def _run_inbound(self) -> None:
+        """UDP → TUN, alone on its thread (`EngineOptions.data_threads == 2`)."""
+        watched = (self._udp, self._udp.fileno())
+        poller = select.poll()
+        poller.register(watched[1], select.POLLIN)
+        poller.register(self._stop_signal, select.POLLIN)
+        poller.register(self._socket_changed, select.POLLIN)
+        while not self._stopping:
+            watched = self._watch_socket(poller, watched)
+            datagrams, read_again = watched[0].receive_batch(self.options.read_batch)
+            if datagrams:
+                self._receive_datagrams(datagrams)
+            if read_again:
+                continue
+            for ready_fd, _ in poller.poll():
+                if ready_fd == self._socket_changed:
+                    with contextlib.suppress(BlockingIOError):
+                        os.eventfd_read(self._socket_changed)
+
+    def _run_both_directions(self) -> None:
+        """TUN → UDP and UDP → TUN on one thread (`EngineOptions.data_threads == 1`): no GIL
+        hand-over between directions, which is what a round trip pays for. Each descriptor is
+        read only while poll said it was ready and until a read finds it empty, so that a wake-up
+        costs at most one empty read, not one per descriptor per pass."""
+        fd = self.tun.fd
+        watched = (self._udp, self._udp.fileno())
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(watched[1], select.POLLIN)
+        poller.register(self._stop_signal, select.POLLIN)
+        poller.register(self._socket_changed, select.POLLIN)
+        read_batch = self.options.read_batch
+        tun_ready = udp_ready = True
+        while not self._stopping:
+            watched = self._watch_socket(poller, watched)
+            if tun_ready:
+                result = self._read_tun()
+                if result is None:
+                    self._interface_gone()
+                    return
+                packets, tun_ready = result
+                if packets:
+                    self._send_inner_packets(packets)
+            if udp_ready:
+                datagrams, udp_ready = watched[0].receive_batch(read_batch)
+                if datagrams:
+                    self._receive_datagrams(datagrams)
+            if tun_ready or udp_ready:
+                continue
+            for ready_fd, events in poller.poll():
+                if ready_fd == fd:
+                    if events & _POLL_ERRORS:
+                        self._interface_gone()
+                        return
+                    tun_ready = True
+                elif ready_fd == self._socket_changed:
+                    with contextlib.suppress(BlockingIOError):
+                        os.eventfd_read(self._socket_changed)
+                    udp_ready = True
+                elif ready_fd != self._stop_signal:
+                    udp_ready = True
+
+    def _receive_datagrams(self, datagrams: list[tuple[bytes, Address]]) -> None:
+        foreign: list[tuple[bytes, Address]] = []
+        with self._lock:
+            device = self._device
+            if device is None:
+                foreign = datagrams
+                packets: list[bytes] = []
+                outgoing: list[tuple[bytes, Address]] = []
+                deadline = None
+            else:
+                now, wall = self._monotonic(), self._wall_clock()
+                receive = device.receive_datagram
+                self._watch_load(device, datagrams, now)
+                for data, source in datagrams:
+                    try:
+                        if not receive(data, source, now, wall):
+                            foreign.append((data, source))
+                    except Exception:  # the core promises not to raise; never trust a promise
+                        logger.exception("datagram from %s crashed the protocol core", source)
+                        self.counters.drops["protocol core error"] += 1
+                packets = self._take_events(device)
+                outgoing = device.datagrams_to_send()
+                deadline = device.get_timer()
+        if outgoing:
+            self._udp.send_batch(outgoing)
+        if packets:
+            self._write_to_tun(packets)
+        if deadline is not None and deadline < self._armed_deadline:
+            self._rearm_timer()
+        handler = self._datagram_handler
+        for data, source in foreign:
+            if handler is None:
+                self.counters.drops["not WireGuard, no handler"] += 1
+                continue
+            try:
+                handler(data, source)
+            except Exception:
+                logger.exception("datagram handler failed on a datagram from %s", source)
+
+    def _watch_load(
+        self, device: Device, datagrams: list[tuple[bytes, Address]], now: float
+    ) -> None:
+        """Decides `device.under_load` (the owner's job, see docs/wireguard.md): handshake
+        messages cost a Diffie-Hellman each, so past `under_load_handshakes_per_second` in
+        the current second the device demands cookies (mac2) until a calmer second, as Linux
+        does when its handshake queue is an eighth full."""
+        second = int(now)
+        if second != self._load_second:
+            self._load_second = second
+            self._load_handshakes = 0
+            device.under_load = False
+        handshakes = sum(1 for data, _ in datagrams if data[:1] in _HANDSHAKE_TYPES)
+        if handshakes:
+            self._load_handshakes += handshakes
+            if self._load_handshakes > self.options.under_load_handshakes_per_second:
+                device.under_load = True
+
+    def _write_to_tun(self, packets: list[bytes]) -> None:
+        writes = coalesce_for_writing(packets) if self.tun.vnet_header else packets
+        fd = self.tun.fd
+        for data in writes:
+            try:
+                os.write(fd, data)
+            except BlockingIOError:
+                self.counters.drops["TUN queue full"] += 1
+            except OSError as error:
+                if error.errno in (errno.EBADFD, errno.EBADF, errno.EIO, errno.ENXIO):
+                    self._interface_gone()
+                    return
+                self.counters.drops["TUN write error"] += 1

@@ -1,0 +1,44 @@
+"""`pacata-vpn` (pacata/cli.py): subcommands, options, and errors the user can fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from pacata.cli import build_parser, main
+
+
+def test_wg_userspace_arguments() -> None:
+    arguments = build_parser().parse_args(
+        ["wg-userspace", "-f", "--protocol-parameter", "rekey_after_time=2", "wg7"]
+    )
+    assert arguments.command == "wg-userspace"
+    assert arguments.interface == "wg7"
+    assert arguments.foreground
+    assert arguments.protocol_parameter == [("rekey_after_time", 2.0)]
+    assert arguments.mtu == 1420 and arguments.data_threads == 1
+
+
+def test_a_subcommand_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_unknown_protocol_parameter(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["wg-userspace", "--protocol-parameter", "warp_speed=9", "wg7"])
+    assert exited.value.code == 2
+    assert "rekey_after_time" in capsys.readouterr().err
+
+
+def test_inconsistent_protocol_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["wg-userspace", "-f", "--protocol-parameter", "rekey_after_time=500", "wg7"])
+    assert status == 2
+    assert "rekey_after_time" in capsys.readouterr().err
+
+
+def test_an_invalid_interface_name_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wg-userspace", "-f", "much-too-long-for-an-interface"]) == 1
+    error = capsys.readouterr().err
+    assert "invalid interface name" in error and "Traceback" not in error
