@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,7 @@ from pacata.node.schemas import (
     BlockListSchema,
     BlockSchema,
     MempoolSchema,
+    PeersSchema,
     ProducingRequestSchema,
     ProducingSchema,
     StatusSchema,
@@ -135,6 +137,24 @@ async def _json_body(request: web.Request, schema: type[Schema]) -> dict[str, An
 
 async def get_status(request: web.Request) -> web.StreamResponse:
     return _json(StatusSchema, _service(request).status())
+
+
+async def get_peers(request: web.Request) -> web.StreamResponse:
+    network = _service(request).network
+    if network is None:
+        return _json(PeersSchema, {"count": 0, "peers": [], "bans": [], "bans_total": 0})
+    now = time.monotonic()  # the peer network's clock (asyncio's loop.time())
+    bans = [
+        {"subject": b.subject, "expires_in_seconds": b.until - now, "reason": b.reason}
+        for b in network.peers.bans(now)
+    ]
+    view = {
+        "count": network.peer_count,
+        "peers": network.peer_infos(now),
+        "bans": bans,
+        "bans_total": network.peers.bans_total,
+    }
+    return _json(PeersSchema, view)
 
 
 async def get_openapi(request: web.Request) -> web.StreamResponse:
@@ -308,6 +328,13 @@ _BAD = (400, "a malformed parameter")
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/status", get_status, "The node and its chain's tip", StatusSchema),
+    Endpoint(
+        "GET",
+        "/api/peers",
+        get_peers,
+        "Connected peers and active bans",
+        PeersSchema,
+    ),
     Endpoint(
         "GET",
         "/api/blocks",

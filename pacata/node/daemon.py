@@ -1,11 +1,13 @@
 """`pacatad`, the composition root: it builds the node from its configuration and runs it.
 
 Start-up, in order: flags and config file → logging → genesis → data directory → LevelDB store
-→ `Chain` → `Mempool` → `NodeService` (with the production loop) → admin cookie → HTTP API →
+→ `Chain` → `Mempool` → `NodeService` (with the production loop) → the peer-to-peer service
+(node key, `--listen`, bootnodes) → admin cookie → HTTP API → peers listened for and dialed →
 the "ready" line on standard output (`Pacata devnet ready: API http://…/api/status`).
 
 Shutdown, on SIGINT, SIGTERM or `POST /api/admin/stop`, in order: stop producing and the
-other tasks → close the HTTP server → remove the cookie → close the store. Every block is
+other tasks → say goodbye to the peers and stop listening → close the HTTP server → remove
+the cookie → close the store. Every block is
 written in one atomic batch and nothing is half-made at an await, so the store is consistent
 at any instant and a restart continues from the tip.
 
@@ -35,6 +37,7 @@ from pacata.node.clock import SystemClock
 from pacata.node.config import ConfigError, NodeConfig, load_config
 from pacata.node.cookie import AdminCookie
 from pacata.node.logs import configure_logging
+from pacata.node.peering import PeeringService
 from pacata.node.producer_keys import PRODUCER_KEY_FILE, devnet_producer_keys, load_producer_keys
 from pacata.node.service import NodeService
 
@@ -158,8 +161,7 @@ async def _serve(
     )
     if keys is not None:
         _warn_if_cannot_win(chain, keys)
-    if config.bootnodes:
-        log.info("bootnodes %s kept for peer-to-peer (not served yet)", config.bootnodes)
+    peering = PeeringService(service, config, genesis, datadir)
     try:
         cookie = AdminCookie.create(datadir)
     except OSError as exc:
@@ -177,12 +179,20 @@ async def _serve(
             await site.start()
         except OSError as exc:
             raise StartupError(f"cannot serve the API on {config.rpc}: {exc.strerror}") from None
+        try:
+            await peering.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen for peers on {config.listen}: {exc.strerror}"
+            ) from None
         await service.start()
         _announce_ready(config, genesis, runner)
         await _first_of(stop_signal, service.shutdown_requested)
         log.info("stopping: production and tasks")
         await service.stop()
     finally:
+        await peering.stop()
+        log.info("peer-to-peer closed")
         await runner.cleanup()
         log.info("API closed")
         cookie.remove()

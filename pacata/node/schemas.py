@@ -262,6 +262,35 @@ class AccountNotFoundSchema(Schema):
 # -- the node -------------------------------------------------------------------------------
 
 
+class SyncSchema(Schema):
+    target_height = fields.Integer(metadata={"description": "best height peers showed"})
+    downloaded = fields.Integer(metadata={"description": "blocks downloaded by sync"})
+
+
+class PeerSchema(Schema):
+    node_id = HexBytes(metadata={"description": "SHA-256 of the peer's node key"})
+    address = fields.String(metadata={"description": "HOST:PORT of the connection"})
+    inbound = fields.Boolean()
+    tip_height = fields.Integer()
+    connected_seconds = fields.Float()
+    score = fields.Float(metadata={"description": "misbehaviour points (ban at 100)"})
+    bytes_received = fields.Integer()
+    bytes_sent = fields.Integer()
+
+
+class BanSchema(Schema):
+    subject = fields.String(metadata={"description": "node <id> or host <address>"})
+    expires_in_seconds = fields.Float()
+    reason = fields.String()
+
+
+class PeersSchema(Schema):
+    count = fields.Integer()
+    peers = fields.List(fields.Nested(PeerSchema))
+    bans = fields.List(fields.Nested(BanSchema))
+    bans_total = fields.Integer(metadata={"description": "bans made since start"})
+
+
 class StatusSchema(Schema):
     chain_id = fields.String()
     height = fields.Integer()
@@ -271,6 +300,7 @@ class StatusSchema(Schema):
     genesis = HexBytes(metadata={"description": "hash of the genesis block"})
     peers = fields.Integer()
     syncing = fields.Boolean()
+    sync = fields.Nested(SyncSchema)
     mempool_size = fields.Integer()
     mempool_bytes = fields.Integer()
     producing = fields.Boolean()

@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pacata import __version__
 from pacata.chain.blocks import Block
@@ -35,6 +35,9 @@ from pacata.node.clock import Clock
 from pacata.node.metrics import Counter, Gauge, Histogram, MetricsRegistry
 from pacata.node.producer import ProductionLoop
 
+if TYPE_CHECKING:
+    from pacata.p2p.network import PeerNetwork
+
 log = logging.getLogger("pacata.node.chain")
 service_log = logging.getLogger("pacata.node.service")
 
@@ -44,6 +47,14 @@ HASH_PREFIX_DIGITS = 12
 
 class ProducerUnavailable(PacataError):
     """Production was asked for, but this node has no producer keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """Sync progress: the best height peers showed us, and blocks downloaded since start."""
+
+    target_height: int = 0
+    downloaded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +75,7 @@ class NodeStatus:
     producer: str | None
     version: str
     time_ms: int
+    sync: SyncStatus = field(default_factory=SyncStatus)
 
 
 class NodeService:
@@ -85,6 +97,10 @@ class NodeService:
         self.failure: BaseException | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._genesis_hash = chain.genesis_hash
+        self.network: PeerNetwork | None = None
+        # Called with each block this node makes, and each transaction id the API admits.
+        self.block_listeners: list[Callable[[Block], None]] = []
+        self.transaction_listeners: list[Callable[[bytes], None]] = []
         self._register_metrics()
         self.production: ProductionLoop | None = None
         if producer_keys is not None:
@@ -105,7 +121,13 @@ class NodeService:
                 self._pool_bytes,
             )
         )
-        registry.add(Gauge("pacata_peers", "Connected peers.", lambda: 0))
+        registry.add(Gauge("pacata_peers", "Connected peers.", self._peer_count))
+        registry.add(
+            Gauge("pacata_peers_banned", "Active bans (node ids and hosts).", self._ban_count)
+        )
+        registry.add(
+            Gauge("pacata_sync_target_height", "Best height peers showed.", self._sync_target)
+        )
         registry.add(
             Gauge("pacata_producing", "1 while this node produces blocks.", self._producing)
         )
@@ -143,6 +165,21 @@ class NodeService:
 
     def _producing(self) -> float:
         return 1 if self.producing else 0
+
+    def _peer_count(self) -> float:
+        return 0 if self.network is None else self.network.peer_count
+
+    def _ban_count(self) -> float:
+        if self.network is None:
+            return 0
+        return len(self.network.peers.bans(time.monotonic()))
+
+    def _sync_target(self) -> float:
+        return 0 if self.network is None else self.network.sync_progress().target_height
+
+    def attach_network(self, network: PeerNetwork) -> None:
+        """The peer network whose peers and sync progress `status` reports."""
+        self.network = network
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -211,13 +248,22 @@ class NodeService:
             raise
         self.transactions_submitted.inc(result="accepted")
         service_log.debug("transaction %s accepted", txid.hex())
+        for listener in self.transaction_listeners:
+            listener(txid)
         return txid
 
-    def import_block(self, block: Block) -> ChainUpdate:
-        """Imports a block from elsewhere; raises `InvalidBlock`, `ConsensusError`,
-        `BlockNotFound` (unknown parent) with the reason."""
+    def accept_relayed_transaction(self, tx: Transaction) -> bytes:
+        """Admits a transaction a peer relayed; raises `MempoolRejected` with the reason."""
+        txid = self.mempool.add(tx)
+        service_log.debug("transaction %s relayed to us", txid.hex())
+        return txid
+
+    def import_block(self, block: Block, encoded: bytes | None = None) -> ChainUpdate:
+        """Imports a block from elsewhere, checked against the node's clock; raises
+        `InvalidBlock`, `ConsensusError` (`BlockFromFuture`), `BlockNotFound` (unknown parent)
+        with the reason."""
         started = time.perf_counter()
-        update = self.chain.add_block(block)
+        update = self.chain.add_block(block, encoded, now_ms=self.clock.now_ms())
         self.mempool.apply_update(update)
         seconds = time.perf_counter() - started
         for connected in update.connected:
@@ -233,6 +279,8 @@ class NodeService:
     def _record_produced(self, block: Block, seconds: float) -> None:
         self.blocks_produced.inc()
         self._record_block(block, seconds, "produced")
+        for listener in self.block_listeners:
+            listener(block)
 
     def _record_block(self, block: Block, seconds: float, how: str) -> None:
         self.blocks_imported.inc()
@@ -262,12 +310,19 @@ class NodeService:
             tip_slot=tip.slot,
             tip_timestamp_ms=tip.timestamp_ms,
             genesis=self._genesis_hash,
-            peers=0,
-            syncing=False,
+            peers=0 if self.network is None else self.network.peer_count,
+            syncing=False if self.network is None else self.network.syncing,
             mempool_size=len(self.mempool),
             mempool_bytes=self.mempool.size_bytes,
             producing=self.producing,
             producer=producer,
             version=__version__,
             time_ms=self.clock.now_ms(),
+            sync=self._sync_status(),
         )
+
+    def _sync_status(self) -> SyncStatus:
+        if self.network is None:
+            return SyncStatus()
+        progress = self.network.sync_progress()
+        return SyncStatus(progress.target_height, progress.downloaded)

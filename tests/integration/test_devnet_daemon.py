@@ -98,6 +98,9 @@ def pacatad(datadir: Path, port: int, log: Path) -> Iterator[Daemon]:
                 str(datadir),
                 "--rpc",
                 f"127.0.0.1:{port}",
+                # Any free port for peers: the default 9741 may be taken on a shared machine.
+                "--listen",
+                "127.0.0.1:0",
             ],
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -161,7 +161,9 @@ def test_imported_blocks_are_logged_counted_and_update_the_mempool(
     caplog.set_level(logging.INFO)
     factory = ChainFactory()
     chain = devnet_chain()
-    service = NodeService(chain, Mempool(chain), ManualClock(0))
+    # Imports are checked against the node's clock: it must be past the block's slot.
+    clock = ManualClock(factory.genesis.timestamp_ms + 60_000)
+    service = NodeService(chain, Mempool(chain), clock)
     tx = factory.transfer(ALICE, BOB.address, 9)
     service.submit_transaction(tx.encode())
     block = factory.next_block([tx])

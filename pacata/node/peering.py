@@ -1,0 +1,229 @@
+"""The node's peer-to-peer service: identity, the network engine on TLS, and sync progress.
+
+Start-up (called by the daemon after the service exists): the node key (`node.key` in the data
+directory: 32 secret bytes in hex, made at first start with mode 0600), a signed node record
+(endpoints: the `--listen` address for TCP and the same port for UDP), the `PeerNetwork` over
+the service's chain and mempool, the TLS transport listening on `--listen` and dialing the
+genesis file's `bootnodes` and every `--bootnode`, and the UDP endpoint (`UdpEndpoint`, STUN
+answered; the DHT is not attached yet) on the same port number. A UDP port that cannot be
+bound is a warning, not a failure: the TCP side works without it.
+
+Rules:
+- Blocks from peers go through `NodeService.import_block` (logged, counted, the mempool
+  follows) with the node's clock; blocks this node produces and transactions submitted over the
+  API are announced as they happen (the service's listeners).
+- Sync progress: a rich progress bar while syncing when standard error is a terminal,
+  otherwise a log line every `PROGRESS_LOG_INTERVAL_S`.
+- The record's sequence number is the wall-clock millisecond when it was signed, so a restart
+  needs no stored counter and still supersedes the records of earlier runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from pacata.chain.blocks import Block
+from pacata.chain.chain import ChainUpdate
+from pacata.chain.genesis import Genesis
+from pacata.chain.hashing import tagged_hash
+from pacata.chain.keys import PrivateKey
+from pacata.chain.transactions import Transaction
+from pacata.node.config import ConfigError, NodeConfig
+from pacata.node.hostport import HostPort
+from pacata.node.service import NodeService
+from pacata.p2p.aio import ListenAddress, PeerTransport
+from pacata.p2p.chain_ledger import ChainLedger
+from pacata.p2p.network import NetworkConfig, PeerNetwork
+from pacata.p2p.peers import DialAddress
+from pacata.p2p.records import Endpoint, NodeRecord, Transport
+from pacata.p2p.udp_endpoint import UdpEndpoint
+
+NODE_KEY_FILE = "node.key"
+PROGRESS_LOG_INTERVAL_S = 5.0
+PROGRESS_REFRESH_S = 0.5
+_WIREGUARD_KEY_TAG = b"pacata/node-wireguard-key/v1"
+
+log = logging.getLogger("pacata.node.p2p")
+
+
+def load_or_create_node_key(datadir: Path) -> PrivateKey:
+    """The node's secp256k1 identity key from `node.key`, made at the first start."""
+    path = datadir / NODE_KEY_FILE
+    if not path.exists():
+        key = PrivateKey.generate()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as stream:
+            stream.write(key.secret.hex() + "\n")
+        log.info("made a new node key in %s", path)
+        return key
+    try:
+        return PrivateKey(bytes.fromhex(path.read_text(encoding="ascii").strip()))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a node key (64 hex digits): {exc}") from None
+
+
+def wireguard_public_key(node_key: PrivateKey) -> bytes:
+    """The X25519 key the record advertises, derived from the node key until the VPN plugin
+    brings its own."""
+    secret = tagged_hash(_WIREGUARD_KEY_TAG, node_key.secret)
+    public = X25519PrivateKey.from_private_bytes(secret).public_key()
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+class ServiceLedger(ChainLedger):
+    """The service's chain and mempool; imports go through the service (logs, metrics)."""
+
+    def __init__(self, service: NodeService) -> None:
+        super().__init__(service.chain, service.mempool, service.clock.now_ms)
+        self.service = service
+
+    def import_block(self, block: Block, encoded: bytes) -> ChainUpdate:
+        return self.service.import_block(block, encoded)
+
+    def add_transaction(self, tx: Transaction) -> None:
+        self.service.accept_relayed_transaction(tx)
+
+
+def bootnode_addresses(genesis: Genesis, config: NodeConfig) -> list[DialAddress]:
+    addresses = [DialAddress(b.host, b.port) for b in config.bootnodes]
+    for text in genesis.bootnodes:
+        try:
+            parsed = HostPort.parse(text)
+        except ValueError as exc:
+            log.warning("ignoring the genesis file's bootnode %r: %s", text, exc)
+            continue
+        addresses.append(DialAddress(parsed.host, parsed.port))
+    return addresses
+
+
+class PeeringService:
+    def __init__(
+        self, service: NodeService, config: NodeConfig, genesis: Genesis, datadir: Path
+    ) -> None:
+        self.service = service
+        self.config = config
+        self.key = load_or_create_node_key(datadir)
+        listen = config.listen
+        endpoints = (
+            (
+                Endpoint(Transport.TCP, listen.host, listen.port),
+                Endpoint(Transport.UDP, listen.host, listen.port),
+            )
+            if listen.port
+            else ()
+        )
+        self.record = NodeRecord.create(
+            self.key, service.clock.now_ms(), endpoints, wireguard_public_key(self.key)
+        )
+        self.network = PeerNetwork(ServiceLedger(service), NetworkConfig(self.key, self.record))
+        for address in bootnode_addresses(genesis, config):
+            self.network.add_bootnode(address)
+        self.transport = PeerTransport(self.network)
+        self.udp: UdpEndpoint | None = None
+        service.attach_network(self.network)
+        service.block_listeners.append(self._on_local_block)
+        service.transaction_listeners.append(self._on_local_transaction)
+
+    async def start(self) -> None:
+        """Listens and starts dialing; `OSError` if the address cannot be listened on."""
+        listen = self.config.listen
+        await self.transport.start(ListenAddress(listen.host, listen.port))
+        port = self.transport.listen_port
+        if port != listen.port and port is not None:
+            # --listen HOST:0 picked a port: the record names the real one.
+            endpoints = (
+                Endpoint(Transport.TCP, listen.host, port),
+                Endpoint(Transport.UDP, listen.host, port),
+            )
+            self.record = NodeRecord.create(
+                self.key, self.service.clock.now_ms(), endpoints, wireguard_public_key(self.key)
+            )
+            self.network.config = NetworkConfig(self.key, self.record)
+        udp = UdpEndpoint()
+        try:
+            await udp.start(listen.host, port or listen.port)
+            self.udp = udp
+        except OSError as exc:
+            log.warning("no UDP port %d (STUN, DHT): %s", port or listen.port, exc.strerror)
+        log.info(
+            "peer-to-peer on %s (node %s)",
+            HostPort(listen.host, port or listen.port),
+            self.network.node_id.hex()[:16],
+        )
+        self.service.add_task(self._report_progress(), "sync progress")
+
+    async def stop(self) -> None:
+        await self.transport.stop()
+        if self.udp is not None:
+            self.udp.close()
+            self.udp = None
+
+    def _on_local_block(self, block: Block) -> None:
+        self.network.chain_changed(self.transport.now())
+        self.transport.flush()
+
+    def _on_local_transaction(self, txid: bytes) -> None:
+        self.network.announce_transaction(txid, self.transport.now())
+        self.transport.flush()
+
+    async def _report_progress(self) -> None:
+        if sys.stderr.isatty():
+            await self._progress_bar()
+        else:
+            await self._progress_lines()
+
+    async def _progress_lines(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_logged = 0.0
+        last_downloaded = self.network.sync_progress().downloaded
+        while True:
+            await asyncio.sleep(PROGRESS_REFRESH_S)
+            progress = self.network.sync_progress()
+            now = loop.time()
+            if progress.syncing and now - last_logged >= PROGRESS_LOG_INTERVAL_S:
+                rate = (progress.downloaded - last_downloaded) / max(now - last_logged, 1e-9)
+                if last_logged == 0.0:
+                    rate = 0.0
+                log.info(
+                    "sync: height %d of %d (%d blocks downloaded, %.0f blocks/s)",
+                    self.service.chain.height,
+                    progress.target_height,
+                    progress.downloaded,
+                    rate,
+                )
+                last_logged, last_downloaded = now, progress.downloaded
+            elif not progress.syncing and last_logged:
+                log.info("sync: done at height %d", self.service.chain.height)
+                last_logged = 0.0
+
+    async def _progress_bar(self) -> None:
+        console = Console(stderr=True)
+        while True:
+            await asyncio.sleep(PROGRESS_REFRESH_S)
+            if not self.network.syncing:
+                continue
+            with Progress(
+                TextColumn("sync"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("sync", total=None)
+                while self.network.syncing:
+                    progress = self.network.sync_progress()
+                    bar.update(
+                        task, completed=self.service.chain.height, total=progress.target_height
+                    )
+                    await asyncio.sleep(PROGRESS_REFRESH_S)
+            log.info("sync: done at height %d", self.service.chain.height)

@@ -1,0 +1,77 @@
+"""Peer management: dialing with backoff, limits, scores and bans with expiry."""
+
+from __future__ import annotations
+
+from pacata.p2p.peers import DialAddress, Offence, PeerLimits, PeerManager
+
+BOOT = DialAddress("192.0.2.1", 9741)
+OTHER = DialAddress("192.0.2.2", 9741)
+NODE = bytes(32)
+
+
+def test_bootnodes_first_then_learned_within_the_outbound_limit() -> None:
+    peers = PeerManager(PeerLimits(max_outbound=1))
+    peers.learn(OTHER)
+    peers.add_bootnode(BOOT)
+    assert peers.dials_due(0.0, 0, set()) == [BOOT]
+    assert peers.dials_due(0.0, 1, set()) == []  # full
+    assert peers.dials_due(0.0, 0, set()) == [OTHER]  # BOOT is busy
+
+
+def test_exponential_backoff_capped_and_reset_after_a_stable_connection() -> None:
+    peers = PeerManager(PeerLimits(backoff_base=1.0, backoff_max=8.0, stable_after=30.0))
+    peers.add_bootnode(BOOT)
+    now = 0.0
+    waits = []
+    for _ in range(6):
+        assert peers.dials_due(now, 0, set()) == [BOOT]
+        peers.dial_failed(BOOT, now)
+        next_time = peers.next_dial_time()
+        assert next_time is not None
+        waits.append(next_time - now)
+        assert peers.dials_due(next_time - 0.01, 0, set()) == []
+        now = next_time
+    assert waits == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    peers.dials_due(now, 0, set())
+    peers.disconnected(BOOT, lasted=31.0, now=now)
+    assert peers.next_dial_time() == now + 1.0
+    peers.dials_due(now + 1.0, 0, set())
+    peers.disconnected(BOOT, lasted=2.0, now=now + 1.0)  # short-lived: back off again
+    assert peers.next_dial_time() == now + 2.0
+
+
+def test_connected_or_self_addresses_are_not_dialed() -> None:
+    peers = PeerManager()
+    peers.learn(OTHER, node_id=NODE)
+    assert peers.dials_due(0.0, 0, {NODE}) == []
+    peers.add_bootnode(BOOT)
+    assert peers.dials_due(0.0, 0, set()) == [BOOT, OTHER]
+    peers.mark_self(BOOT)
+    peers.dial_failed(OTHER, 0.0)
+    assert peers.dials_due(100.0, 0, set()) == [OTHER]
+
+
+def test_invalid_data_bans_at_once_small_offences_add_up_and_decay() -> None:
+    peers = PeerManager(PeerLimits(ban_seconds=60.0, decay_per_second=1.0))
+    assert peers.penalize(NODE, "198.51.100.7", Offence.INVALID_BLOCK, 0.0, "bad block")
+    assert peers.is_banned_node(NODE, 59.0) and peers.is_banned_host("198.51.100.7", 59.0)
+    assert [b.reason for b in peers.bans(1.0)] == ["bad block", "bad block"]
+    assert not peers.is_banned_node(NODE, 60.0)  # expired
+    assert peers.bans(61.0) == []
+    other = b"\x01" * 32
+    for i in range(9):
+        assert not peers.penalize(other, "h", Offence.UNSOLICITED_DATA, 0.0, "x"), i
+    assert peers.score(other, 5.0) == 85.0
+    assert not peers.penalize(other, "h", Offence.UNSOLICITED_DATA, 5.0, "x")
+    assert peers.penalize(other, "h", Offence.UNSOLICITED_DATA, 5.0, "x")
+    assert not peers.penalize(b"\x02" * 32, "h2", Offence.BLOCK_FROM_FUTURE, 0.0, "early")
+    assert peers.bans_total == 2
+
+
+def test_banned_hosts_are_not_dialed_and_inbound_is_limited() -> None:
+    peers = PeerManager(PeerLimits(max_inbound=2))
+    peers.add_bootnode(BOOT)
+    peers.penalize(None, BOOT.host, Offence.INVALID_MESSAGE, 0.0, "garbage")
+    assert peers.dials_due(1.0, 0, set()) == []
+    assert peers.accepts_inbound(1) and not peers.accepts_inbound(2)
+    assert str(DialAddress("::1", 5)) == "[::1]:5"
