@@ -62,6 +62,10 @@ class AccountNotFound(NotFound):
     """No account at that address."""
 
 
+class RecordNotFound(NotFound):
+    """No node record of that node id (in the DHT)."""
+
+
 class ProtocolError(PacataError):
     """A protocol rule was broken."""
 

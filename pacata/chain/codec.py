@@ -9,7 +9,8 @@ Rules, so that every value has exactly one encoding and hashes agree between nod
   fixed-size byte fields carry no length.
 - Text is UTF-8 with a byte-length bound; booleans are one byte, 0 or 1.
 - Sequences carry a `uvarint` count, bounded by the field.
-- Decoding an object consumes the whole input: trailing bytes are refused.
+- Decoding an object consumes the whole input: trailing bytes are refused. An object that
+  declares `MAX_ENCODED_SIZE` refuses a longer input before reading a byte of it.
 
 Every failure raises `DecodeError`; a reader never reads past its buffer and never allocates
 more than the declared bound of a field.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Self, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 from pacata.errors import DecodeError
 
@@ -228,11 +229,14 @@ class Reader:
 class WireObject(ABC):
     """A value with one canonical encoding: `encode()` and the strict `decode()`.
 
-    Subclasses implement `write_to` and `read_from`; `decode` adds the trailing-bytes check.
-    Equality of wire objects is equality of their fields, hence of their encodings.
+    Subclasses implement `write_to` and `read_from`; `decode` adds the trailing-bytes check,
+    and the size check when the class declares `MAX_ENCODED_SIZE` (the length of its largest
+    valid encoding). Equality of wire objects is equality of their fields, hence of their
+    encodings.
     """
 
     __slots__ = ()
+    MAX_ENCODED_SIZE: ClassVar[int | None] = None
 
     @abstractmethod
     def write_to(self, writer: Writer) -> None:
@@ -251,6 +255,9 @@ class WireObject(ABC):
     @classmethod
     def decode(cls, data: bytes) -> Self:
         reader = Reader(data)
+        limit = cls.MAX_ENCODED_SIZE
+        if limit is not None and len(data) > limit:
+            raise DecodeError(f"a {cls.__name__} is at most {limit} bytes, got {len(data)}")
         try:
             obj = cls.read_from(reader)
         except (ValueError, TypeError) as exc:

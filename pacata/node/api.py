@@ -8,9 +8,11 @@ Rules:
   or wrong token is 401 and changes nothing.
 - Every error is JSON `{"error": "<reason>"}`: a malformed parameter or body, or a transaction
   that is malformed or refused, is 400; something unknown is 404; a request this node cannot
-  honour is 409. An unexpected exception is logged with its traceback and answered 500; it never
-  stops the node, and bad input never changes what is stored.
-- A handler reads the chain without awaiting in between, so one response describes one tip.
+  honour is 409; a service this node does not run, or cannot take more of now (the DHT), is
+  503. An unexpected exception is logged with its traceback and answered 500; it never stops
+  the node, and bad input never changes what is stored.
+- A handler reads the chain without awaiting in between, so one response describes one tip
+  (the DHT lookup awaits, but reads no chain).
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ from pacata.errors import (
     DecodeError,
     NotFound,
     PacataError,
+    RecordNotFound,
     TransactionNotFound,
     ValidationError,
 )
 from pacata.json_fields import describe_validation_errors
+from pacata.node.discovery import DhtUnavailable
 from pacata.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pacata.node.openapi import Endpoint, Handler, Parameter, build_openapi
 from pacata.node.schemas import (
@@ -47,6 +51,7 @@ from pacata.node.schemas import (
     AccountSchema,
     BlockListSchema,
     BlockSchema,
+    DhtRecordSchema,
     MempoolSchema,
     PeersSchema,
     ProducingRequestSchema,
@@ -155,6 +160,34 @@ async def get_peers(request: web.Request) -> web.StreamResponse:
         "bans_total": network.peers.bans_total,
     }
     return _json(PeersSchema, view)
+
+
+async def get_dht_record(request: web.Request) -> web.StreamResponse:
+    node_id = _path_hash(request, "node_id")
+    discovery = _service(request).discovery
+    if discovery is None:
+        raise DhtUnavailable("this node runs no DHT (its UDP port is not open)")
+    found = await discovery.find_record(node_id)
+    if found is None:
+        raise RecordNotFound(f"no node record of {node_id.hex()} in the DHT")
+    record = found.record
+    view = {
+        "node_id": record.node_id,
+        "public_key": record.public_key,
+        "seq": record.seq,
+        "endpoints": [
+            {"transport": e.transport.name.lower(), "host": e.host, "port": e.port}
+            for e in record.endpoints
+        ],
+        "wireguard_key": record.wireguard_key,
+        "relay": record.relay,
+        "signature": record.signature,
+        "verified": record.verify(),
+        "encoded": record.encode(),
+        "source": "local" if found.local else "network",
+        "hops": found.hops,
+    }
+    return _json(DhtRecordSchema, view)
 
 
 async def get_openapi(request: web.Request) -> web.StreamResponse:
@@ -337,6 +370,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "GET",
+        "/api/dht/records/{node_id}",
+        get_dht_record,
+        "A node's signed record, looked up in the DHT (held here, else an iterative lookup)",
+        DhtRecordSchema,
+        parameters=(Parameter("node_id", "path", "the node id (SHA-256 of its key) in hex"),),
+        errors=(
+            _BAD,
+            (404, "no record of that node held here or found in time"),
+            (503, "no DHT on this node (its UDP port is not open), or too many lookups"),
+        ),
+    ),
+    Endpoint(
+        "GET",
         "/api/blocks",
         list_blocks,
         "Recent blocks of the main chain, newest first",
@@ -468,6 +514,7 @@ _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ValidationError, 400),  # MempoolRejected, InvalidTransaction, InvalidBlock...
     (NotFound, 404),
     (ProducerUnavailable, 409),
+    (DhtUnavailable, 503),
 )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,11 +36,14 @@ from pacata.errors import PacataError
 from pacata.json_fields import describe_validation_errors
 from pacata.node.fields import HostPortField, StrictBoolean
 from pacata.node.hostport import HostPort
+from pacata.p2p.peers import PeerLimits
 
 DEFAULT_RPC_PORT = 9740
 DEFAULT_P2P_PORT = 9741
 DEFAULT_RPC = HostPort("127.0.0.1", DEFAULT_RPC_PORT)
 DEFAULT_LISTEN = HostPort("0.0.0.0", DEFAULT_P2P_PORT)
+DEFAULT_MAX_OUTBOUND = PeerLimits().max_outbound
+MAX_OUTBOUND_LIMIT = 64
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEVNET = "devnet"
 # A shipped network's name is also a file name inside the package: no path separators.
@@ -61,6 +65,7 @@ class NodeConfig:
     listen: HostPort = DEFAULT_LISTEN
     rpc: HostPort = DEFAULT_RPC
     bootnodes: tuple[HostPort, ...] = ()
+    max_outbound: int = DEFAULT_MAX_OUTBOUND
     produce: bool | None = None  # None: produce on the devnet only
     log_level: str = "info"
     config_file: Path | None = None
@@ -126,6 +131,7 @@ class _ConfigFileSchema(Schema):
     listen = HostPortField(allow_port_zero=True)
     rpc = HostPortField(allow_port_zero=True)
     bootnodes = fields.List(HostPortField())
+    max_outbound = fields.Integer(strict=True, validate=validate.Range(0, MAX_OUTBOUND_LIMIT))
     produce = StrictBoolean()
     log_level = fields.String(validate=validate.OneOf(LOG_LEVELS))
 
@@ -184,6 +190,12 @@ def _flag_network(text: str) -> str:
     return text
 
 
+def _flag_max_outbound(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,3}", text) or int(text) > MAX_OUTBOUND_LIMIT:
+        raise argparse.ArgumentTypeError(f"not a number within 0-{MAX_OUTBOUND_LIMIT}: {text!r}")
+    return int(text)
+
+
 def _flag_path(text: str) -> Path:
     if not text:
         raise argparse.ArgumentTypeError("empty path")
@@ -211,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen",
         type=_flag_host_port(True),
         metavar="HOST:PORT",
-        help=f"peer-to-peer address (default {DEFAULT_LISTEN}; not served yet)",
+        help=f"peer-to-peer address, TCP and UDP (default {DEFAULT_LISTEN})",
     )
     parser.add_argument(
         "--rpc",
@@ -225,7 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="HOST:PORT",
         dest="bootnodes",
-        help="a peer to start from (repeatable; used once peer-to-peer lands)",
+        help="a peer to start from (repeatable)",
+    )
+    parser.add_argument(
+        "--max-outbound",
+        type=_flag_max_outbound,
+        metavar="N",
+        help=f"peers to dial at most (default {DEFAULT_MAX_OUTBOUND}; 0 only accepts peers)",
     )
     parser.add_argument(
         "--produce",
@@ -272,6 +290,7 @@ def load_config(argv: Sequence[str]) -> NodeConfig:
         listen=setting(flags.listen, "listen", DEFAULT_LISTEN),
         rpc=setting(flags.rpc, "rpc", DEFAULT_RPC),
         bootnodes=tuple(setting(flags.bootnodes, "bootnodes", ())),
+        max_outbound=setting(flags.max_outbound, "max_outbound", DEFAULT_MAX_OUTBOUND),
         produce=setting(flags.produce, "produce", None),
         log_level=setting(flags.log_level, "log_level", "info"),
     )

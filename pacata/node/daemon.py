@@ -2,14 +2,15 @@
 
 Start-up, in order: flags and config file → logging → genesis → data directory → LevelDB store
 → `Chain` → `Mempool` → `NodeService` (with the production loop) → the peer-to-peer service
-(node key, `--listen`, bootnodes) → admin cookie → HTTP API → peers listened for and dialed →
-the "ready" line on standard output (`Pacata devnet ready: API http://…/api/status`).
+(node key, `--listen`, bootnodes) → admin cookie → HTTP API → peers listened for and dialed,
+the UDP port opened (STUN, the DHT) → the "ready" line on standard output (`Pacata devnet
+ready: API http://…/api/status`).
 
 Shutdown, on SIGINT, SIGTERM or `POST /api/admin/stop`, in order: stop producing and the
-other tasks → say goodbye to the peers and stop listening → close the HTTP server → remove
-the cookie → close the store. Every block is
-written in one atomic batch and nothing is half-made at an await, so the store is consistent
-at any instant and a restart continues from the tip.
+other tasks → say goodbye to the peers, stop listening, close the UDP port → close the HTTP
+server → remove the cookie → close the store. Every block is written in one atomic batch and
+nothing is half-made at an await, so the store is consistent at any instant and a restart
+continues from the tip.
 
 Exit status: 0 after a clean shutdown, 1 when the node failed (store unusable, address in use,
 a task crashed), 2 for a bad command line, config file, genesis or producer key file.

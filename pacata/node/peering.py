@@ -4,9 +4,10 @@ Start-up (called by the daemon after the service exists): the node key (`node.ke
 directory: 32 secret bytes in hex, made at first start with mode 0600), a signed node record
 (endpoints: the `--listen` address for TCP and the same port for UDP), the `PeerNetwork` over
 the service's chain and mempool, the TLS transport listening on `--listen` and dialing the
-genesis file's `bootnodes` and every `--bootnode`, and the UDP endpoint (`UdpEndpoint`, STUN
-answered; the DHT is not attached yet) on the same port number. A UDP port that cannot be
-bound is a warning, not a failure: the TCP side works without it.
+genesis file's `bootnodes` and every `--bootnode` (at most `--max-outbound` at once), and the
+UDP port with the same number: STUN and the Kademlia DHT of node records (`NodeDiscovery`,
+`pacata/node/discovery.py`), which hears of every peer the TCP side connects to. A UDP port
+that cannot be bound is a warning, not a failure: the TCP side works without it.
 
 Rules:
 - Blocks from peers go through `NodeService.import_block` (logged, counted, the mempool
@@ -15,7 +16,12 @@ Rules:
 - Sync progress: a rich progress bar while syncing when standard error is a terminal,
   otherwise a log line every `PROGRESS_LOG_INTERVAL_S`.
 - The record's sequence number is the wall-clock millisecond when it was signed, so a restart
-  needs no stored counter and still supersedes the records of earlier runs.
+  needs no stored counter and still supersedes the records of earlier runs; a record signed
+  again while running takes one more than the last when the clock has not moved on.
+- The record is signed again when its endpoints change: when `--listen` port 0 picked a port,
+  and when STUN finds a reflexive address that none of its UDP endpoints names (it is added as
+  a third endpoint, `record_endpoints`). The new record goes into the hellos of later
+  connections and is published in the DHT.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -38,14 +45,15 @@ from pacata.chain.hashing import tagged_hash
 from pacata.chain.keys import PrivateKey
 from pacata.chain.transactions import Transaction
 from pacata.node.config import ConfigError, NodeConfig
+from pacata.node.discovery import NodeDiscovery
 from pacata.node.hostport import HostPort
 from pacata.node.service import NodeService
 from pacata.p2p.aio import ListenAddress, PeerTransport
 from pacata.p2p.chain_ledger import ChainLedger
-from pacata.p2p.network import NetworkConfig, PeerNetwork
-from pacata.p2p.peers import DialAddress
-from pacata.p2p.records import Endpoint, NodeRecord, Transport
-from pacata.p2p.udp_endpoint import UdpEndpoint
+from pacata.p2p.network import NetworkConfig, PeerNetwork, PeerSession
+from pacata.p2p.peers import DialAddress, PeerLimits
+from pacata.p2p.records import MAX_HOST_BYTES, Endpoint, NodeRecord, Transport
+from pacata.p2p.udp_address import Address, normalize_address
 
 NODE_KEY_FILE = "node.key"
 PROGRESS_LOG_INTERVAL_S = 5.0
@@ -105,6 +113,23 @@ def bootnode_addresses(genesis: Genesis, config: NodeConfig) -> list[DialAddress
     return addresses
 
 
+def record_endpoints(
+    host: str, port: int, reflexive: Address | None = None
+) -> tuple[Endpoint, ...]:
+    """The endpoints of the node's record: TCP and UDP on the `--listen` host and port, and UDP
+    at the reflexive address when that is another address."""
+    endpoints = (Endpoint(Transport.TCP, host, port), Endpoint(Transport.UDP, host, port))
+    if reflexive is None:
+        return endpoints
+    try:
+        listening = normalize_address(host, port)
+    except ValueError:  # a host name: not comparable with an IP address
+        listening = None
+    if reflexive == listening:
+        return endpoints
+    return (*endpoints, Endpoint(Transport.UDP, *reflexive))
+
+
 class PeeringService:
     def __init__(
         self, service: NodeService, config: NodeConfig, genesis: Genesis, datadir: Path
@@ -113,22 +138,26 @@ class PeeringService:
         self.config = config
         self.key = load_or_create_node_key(datadir)
         listen = config.listen
-        endpoints = (
-            (
-                Endpoint(Transport.TCP, listen.host, listen.port),
-                Endpoint(Transport.UDP, listen.host, listen.port),
+        if len(listen.host.encode("utf-8")) > MAX_HOST_BYTES:
+            raise ConfigError(
+                f"--listen: a host of at most {MAX_HOST_BYTES} bytes goes into the node record"
             )
-            if listen.port
-            else ()
-        )
         self.record = NodeRecord.create(
-            self.key, service.clock.now_ms(), endpoints, wireguard_public_key(self.key)
+            self.key,
+            service.clock.now_ms(),
+            record_endpoints(listen.host, listen.port) if listen.port else (),
+            wireguard_public_key(self.key),
         )
-        self.network = PeerNetwork(ServiceLedger(service), NetworkConfig(self.key, self.record))
-        for address in bootnode_addresses(genesis, config):
+        network_config = NetworkConfig(
+            self.key, self.record, peers=PeerLimits(max_outbound=config.max_outbound)
+        )
+        self.network = PeerNetwork(ServiceLedger(service), network_config)
+        self.bootnodes = bootnode_addresses(genesis, config)
+        for address in self.bootnodes:
             self.network.add_bootnode(address)
         self.transport = PeerTransport(self.network)
-        self.udp: UdpEndpoint | None = None
+        self.discovery: NodeDiscovery | None = None
+        self.port = listen.port
         service.attach_network(self.network)
         service.block_listeners.append(self._on_local_block)
         service.transaction_listeners.append(self._on_local_transaction)
@@ -137,35 +166,54 @@ class PeeringService:
         """Listens and starts dialing; `OSError` if the address cannot be listened on."""
         listen = self.config.listen
         await self.transport.start(ListenAddress(listen.host, listen.port))
-        port = self.transport.listen_port
-        if port != listen.port and port is not None:
+        port = self.transport.listen_port or listen.port
+        self.port = port
+        if port != listen.port:
             # --listen HOST:0 picked a port: the record names the real one.
-            endpoints = (
-                Endpoint(Transport.TCP, listen.host, port),
-                Endpoint(Transport.UDP, listen.host, port),
-            )
-            self.record = NodeRecord.create(
-                self.key, self.service.clock.now_ms(), endpoints, wireguard_public_key(self.key)
-            )
-            self.network.config = NetworkConfig(self.key, self.record)
-        udp = UdpEndpoint()
+            self._sign_record(record_endpoints(listen.host, port))
+        discovery = NodeDiscovery(self.key, self.bootnodes, on_reflexive=self._on_reflexive)
         try:
-            await udp.start(listen.host, port or listen.port)
-            self.udp = udp
+            await discovery.start(listen.host, port)
         except OSError as exc:
-            log.warning("no UDP port %d (STUN, DHT): %s", port or listen.port, exc.strerror)
+            log.warning("no UDP port %d (STUN, DHT): %s", port, exc.strerror)
+        else:
+            self.discovery = discovery
+            self.service.attach_discovery(discovery)
+            self.network.peer_listeners.append(self._on_peer)
+            discovery.publish(self.record)
+            self.service.add_task(discovery.run(), "discovery")
         log.info(
             "peer-to-peer on %s (node %s)",
-            HostPort(listen.host, port or listen.port),
+            HostPort(listen.host, port),
             self.network.node_id.hex()[:16],
         )
         self.service.add_task(self._report_progress(), "sync progress")
 
     async def stop(self) -> None:
         await self.transport.stop()
-        if self.udp is not None:
-            self.udp.close()
-            self.udp = None
+        if self.discovery is not None:
+            self.discovery.close()
+            self.discovery = None
+
+    def _sign_record(self, endpoints: tuple[Endpoint, ...]) -> None:
+        """Signs a record with `endpoints` and a higher sequence number, for the hellos to come
+        and the DHT."""
+        seq = max(self.service.clock.now_ms(), self.record.seq + 1)
+        self.record = NodeRecord.create(self.key, seq, endpoints, wireguard_public_key(self.key))
+        self.network.config = replace(self.network.config, record=self.record)
+        if self.discovery is not None:
+            self.discovery.publish(self.record)
+
+    def _on_reflexive(self, address: Address) -> None:
+        endpoints = record_endpoints(self.config.listen.host, self.port, address)
+        if endpoints != self.record.endpoints:
+            log.info("node record: endpoints now %s", ", ".join(map(str, endpoints)))
+            self._sign_record(endpoints)
+
+    def _on_peer(self, session: PeerSession) -> None:
+        address = session.udp_address
+        if self.discovery is not None and session.node_id is not None and address is not None:
+            self.discovery.peer_connected(session.node_id, address)
 
     def _on_local_block(self, block: Block) -> None:
         self.network.chain_changed(self.transport.now())

@@ -291,6 +291,11 @@ class PeersSchema(Schema):
     bans_total = fields.Integer(metadata={"description": "bans made since start"})
 
 
+class DhtSchema(Schema):
+    contacts = fields.Integer(metadata={"description": "nodes in the DHT's routing table"})
+    records = fields.Integer(metadata={"description": "values held here, ours included"})
+
+
 class StatusSchema(Schema):
     chain_id = fields.String()
     height = fields.Integer()
@@ -307,6 +312,37 @@ class StatusSchema(Schema):
     producer = fields.String(allow_none=True, metadata={"description": "pac1 address"})
     version = fields.String()
     time_ms = fields.Integer(metadata={"description": "the node's clock, Unix milliseconds"})
+    node_id = HexBytes(
+        allow_none=True,
+        metadata={"description": "SHA-256 of the node key; null without peer-to-peer"},
+    )
+    reflexive_address = fields.String(
+        allow_none=True,
+        metadata={"description": "HOST:PORT our UDP port is seen at, learned by STUN from peers"},
+    )
+    dht = fields.Nested(DhtSchema)
+
+
+class EndpointSchema(Schema):
+    transport = fields.String(metadata={"enum": ["tcp", "udp"]})
+    host = fields.String(metadata={"description": "0.0.0.0 or :: for the address seen"})
+    port = fields.Integer()
+
+
+class DhtRecordSchema(Schema):
+    node_id = HexBytes(metadata={"description": "SHA-256 of public_key: the DHT key"})
+    public_key = HexBytes(metadata={"description": "the node key, compressed secp256k1"})
+    seq = fields.Integer(metadata={"description": "sequence number: the higher wins"})
+    endpoints = fields.List(fields.Nested(EndpointSchema))
+    wireguard_key = HexBytes()
+    relay = fields.Boolean()
+    signature = HexBytes()
+    verified = fields.Boolean(metadata={"description": "the signature checked (always true)"})
+    encoded = HexBytes(metadata={"description": "the record as the DHT holds it (docs/p2p.md)"})
+    source = fields.String(
+        metadata={"enum": ["local", "network"], "description": "held here, or found by lookup"}
+    )
+    hops = fields.Integer(metadata={"description": "answers on the way to it; 0 when local"})
 
 
 class ProducingRequestSchema(Schema):

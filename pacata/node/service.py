@@ -32,10 +32,12 @@ from pacata.chain.production import ProducerKeys
 from pacata.chain.transactions import Transaction
 from pacata.errors import DecodeError, MempoolRejected, PacataError
 from pacata.node.clock import Clock
+from pacata.node.hostport import HostPort
 from pacata.node.metrics import Counter, Gauge, Histogram, MetricsRegistry
 from pacata.node.producer import ProductionLoop
 
 if TYPE_CHECKING:
+    from pacata.node.discovery import NodeDiscovery
     from pacata.p2p.network import PeerNetwork
 
 log = logging.getLogger("pacata.node.chain")
@@ -58,6 +60,14 @@ class SyncStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class DhtStatus:
+    """The DHT on the node's UDP port: nodes in its routing table, values held here."""
+
+    contacts: int = 0
+    records: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     """What `GET /api/status` reports."""
 
@@ -76,6 +86,9 @@ class NodeStatus:
     version: str
     time_ms: int
     sync: SyncStatus = field(default_factory=SyncStatus)
+    node_id: bytes | None = None
+    reflexive_address: str | None = None
+    dht: DhtStatus = field(default_factory=DhtStatus)
 
 
 class NodeService:
@@ -98,6 +111,7 @@ class NodeService:
         self._tasks: list[asyncio.Task[None]] = []
         self._genesis_hash = chain.genesis_hash
         self.network: PeerNetwork | None = None
+        self.discovery: NodeDiscovery | None = None
         # Called with each block this node makes, and each transaction id the API admits.
         self.block_listeners: list[Callable[[Block], None]] = []
         self.transaction_listeners: list[Callable[[bytes], None]] = []
@@ -127,6 +141,20 @@ class NodeService:
         )
         registry.add(
             Gauge("pacata_sync_target_height", "Best height peers showed.", self._sync_target)
+        )
+        registry.add(
+            Gauge(
+                "pacata_dht_contacts",
+                "Nodes in the DHT's routing table.",
+                lambda: self._dht_status().contacts,
+            )
+        )
+        registry.add(
+            Gauge(
+                "pacata_dht_records",
+                "Values the DHT holds here.",
+                lambda: self._dht_status().records,
+            )
         )
         registry.add(
             Gauge("pacata_producing", "1 while this node produces blocks.", self._producing)
@@ -180,6 +208,10 @@ class NodeService:
     def attach_network(self, network: PeerNetwork) -> None:
         """The peer network whose peers and sync progress `status` reports."""
         self.network = network
+
+    def attach_discovery(self, discovery: NodeDiscovery) -> None:
+        """The UDP side (DHT, STUN) whose state `status` reports and the API looks up in."""
+        self.discovery = discovery
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -319,7 +351,21 @@ class NodeService:
             version=__version__,
             time_ms=self.clock.now_ms(),
             sync=self._sync_status(),
+            node_id=None if self.network is None else self.network.node_id,
+            reflexive_address=self._reflexive_address(),
+            dht=self._dht_status(),
         )
+
+    def _reflexive_address(self) -> str | None:
+        address = None if self.discovery is None else self.discovery.reflexive_address
+        if address is None:
+            return None
+        return str(HostPort(*address))
+
+    def _dht_status(self) -> DhtStatus:
+        if self.discovery is None:
+            return DhtStatus()
+        return DhtStatus(self.discovery.contacts, self.discovery.records)
 
     def _sync_status(self) -> SyncStatus:
         if self.network is None:

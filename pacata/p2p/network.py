@@ -22,6 +22,8 @@ Rules:
   full) is just dropped, one with a bad signature or for another chain is an offence.
 - One connection per node: when two exist, the one dialed by the node with the lower node id
   stays (both sides apply the same rule).
+- `peer_listeners` hear of every peer whose handshake completed (the node's UDP side learns
+  its peers' addresses from them); a listener must not block and must not call back in.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ from pacata.p2p.messages import (
 from pacata.p2p.peers import DialAddress, Offence, PeerLimits, PeerManager
 from pacata.p2p.records import NodeRecord, RecordStore, Transport
 from pacata.p2p.sync import BlockSync, Orphan, OrphanPool, SyncLedger, SyncLimits, SyncProgress
+from pacata.p2p.udp_address import Address, normalize_address
 
 log = logging.getLogger("pacata.p2p")
 
@@ -134,6 +137,31 @@ class PeerSession:
     def inbound(self) -> bool:
         return self.dialed is None
 
+    @property
+    def udp_address(self) -> Address | None:
+        """The peer's UDP port (its DHT and STUN): the host its connection comes from, or that
+        we dialed, with the port of its record's UDP endpoint at that host if it names one (its
+        reflexive address, as a NAT maps it), else of its first UDP endpoint; None without
+        one."""
+        if self.record is None:
+            return None
+        udp = [e for e in self.record.endpoints if e.transport == Transport.UDP]
+        if not udp:
+            return None
+        try:
+            host, _ = normalize_address(self.remote.host, 0)
+        except ValueError:
+            return None
+        port = udp[0].port
+        for endpoint in udp:
+            try:
+                if normalize_address(endpoint.host, endpoint.port)[0] == host:
+                    port = endpoint.port
+                    break
+            except ValueError:  # a host name
+                continue
+        return (host, port)
+
 
 @dataclass(frozen=True, slots=True)
 class PeerInfo:
@@ -169,6 +197,7 @@ class PeerNetwork:
         self._announced_tip = ledger.tip()
         self.blocks_received = 0
         self.transactions_received = 0
+        self.peer_listeners: list[Callable[[PeerSession], None]] = []
 
     def new_peer_id(self) -> PeerId:
         return next(self._ids)
@@ -426,6 +455,8 @@ class PeerNetwork:
             hello.tip_height,
         )
         connection.send(GetPeers())
+        for listener in self.peer_listeners:
+            listener(session)
 
     def _initiator(self, session: PeerSession) -> bytes:
         assert session.connection.peer_hello is not None

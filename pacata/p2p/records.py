@@ -10,6 +10,11 @@ Rules:
 - Newest wins: of two valid records of one node the higher sequence number wins; at an equal
   sequence number with different content the record already held stays (`supersedes`), so a
   node that re-signs without bumping its sequence number cannot flip-flop its peers.
+- Bounded so that any valid record is a DHT value: at most `MAX_ENDPOINTS` endpoints with hosts
+  of at most `MAX_HOST_BYTES`, so an encoding is at most `MAX_RECORD_BYTES` (974) bytes, within
+  the DHT's 1024-byte values (`dht_messages.MAX_VALUE_SIZE`); `decode` refuses longer input.
+- In the DHT a record is stored under its node id: `validate_record_value` and
+  `newer_record_value` are the DHT's validator and comparator for them (docs/p2p-udp.md).
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Self
+from typing import ClassVar, Self
 
-from pacata.chain.codec import Reader, WireObject, Writer
+from pacata.chain.codec import MAX_U64, Reader, WireObject, Writer, encode_uvarint
 from pacata.chain.hashing import sha256, tagged_hash
 from pacata.chain.keys import (
     PUBLIC_KEY_SIZE,
@@ -34,9 +39,20 @@ RECORD_VERSION = 1
 NODE_ID_SIZE = 32
 WIREGUARD_KEY_SIZE = 32
 MAX_ENDPOINTS = 8
-MAX_HOST_BYTES = 253  # a DNS name; IP addresses are shorter
-MAX_RECORD_BYTES = 1 + PUBLIC_KEY_SIZE + 10 + 1 + MAX_ENDPOINTS * (1 + 1 + MAX_HOST_BYTES + 2)
-MAX_RECORD_BYTES += WIREGUARD_KEY_SIZE + 1 + SIGNATURE_SIZE
+# An IP address (at most 45 characters as text) or a DNS name of at most 100 bytes: with the
+# full 253 of DNS, eight endpoints would not fit a DHT value (docs/p2p.md §Node records).
+MAX_HOST_BYTES = 100
+MAX_ENDPOINT_BYTES = 1 + len(encode_uvarint(MAX_HOST_BYTES)) + MAX_HOST_BYTES + 2
+MAX_RECORD_BYTES = (
+    1  # version
+    + PUBLIC_KEY_SIZE
+    + len(encode_uvarint(MAX_U64))  # seq
+    + len(encode_uvarint(MAX_ENDPOINTS))
+    + MAX_ENDPOINTS * MAX_ENDPOINT_BYTES
+    + WIREGUARD_KEY_SIZE
+    + 1  # relay
+    + SIGNATURE_SIZE
+)
 _RECORD_SIGNING_TAG = b"pacata/node-record/v1"
 
 
@@ -93,6 +109,8 @@ class Endpoint(WireObject):
 
 @dataclass(frozen=True, slots=True)
 class NodeRecord(WireObject):
+    MAX_ENCODED_SIZE: ClassVar[int | None] = MAX_RECORD_BYTES
+
     public_key: bytes
     seq: int
     endpoints: tuple[Endpoint, ...]
@@ -172,6 +190,26 @@ class NodeRecord(WireObject):
         if held.public_key != self.public_key:
             raise ValueError("records of two different nodes are not comparable")
         return self.seq > held.seq
+
+
+def validate_record_value(key: bytes, value: bytes) -> bool:
+    """The DHT's validator for node records: `value` decodes as a record that is signed by the
+    key it names and whose node id is `key`. Never raises."""
+    try:
+        record = NodeRecord.decode(value)
+    except DecodeError:
+        return False
+    return record.node_id == key and record.verify()
+
+
+def newer_record_value(old: bytes, new: bytes) -> bool:
+    """The DHT's comparator for node records: whether `new` replaces `old` under one node id
+    (`decode(new).supersedes(decode(old))`). False for anything that is not two records of
+    one node; never raises."""
+    try:
+        return NodeRecord.decode(new).supersedes(NodeRecord.decode(old))
+    except (DecodeError, ValueError):
+        return False
 
 
 class RecordStore:

@@ -318,13 +318,35 @@ class UdpEndpoint:
         self._flush()
         return await future
 
-    async def discover_reflexive_address(self, servers: Iterable[Address]) -> Address | None:
-        """Asks every server in `servers` at once and returns our address as most of those
-        that answered saw it, or None if none did."""
-        results = await asyncio.gather(*(self.request_binding(server) for server in servers))
-        if not any(isinstance(result, BindingSucceeded) for result in results):
+    async def discover_reflexive_address(
+        self, servers: Iterable[Address], *, timeout: float | None = None
+    ) -> Address | None:
+        """Asks every server in `servers` at once and returns our address as most servers
+        saw it (`StunAgent.reflexive_address`), or None if none of these answered.
+
+        Without `timeout` it waits for every transaction to end (a silent server takes the
+        full 39.5 s of retransmissions); with one it waits at most that long, and what comes
+        later still counts towards the next call. A server that already has the most
+        transactions outstanding (§7.2) is skipped."""
+        loop = self._running_loop()
+        tasks = [loop.create_task(self._binding_or_none(server)) for server in servers]
+        if not tasks:
+            return None
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=timeout)
+        finally:
+            for task in tasks:
+                task.cancel()  # a no-op for those done
+        answered = [task.result() for task in done if not task.cancelled()]  # close() cancels
+        if not any(isinstance(result, BindingSucceeded) for result in answered):
             return None
         return self.stun.reflexive_address()
+
+    async def _binding_or_none(self, server: Address) -> StunEvent | None:
+        try:
+            return await self.request_binding(server)
+        except LocalProtocolError:  # too many transactions outstanding to that server
+            return None
 
     async def bootstrap(self, seeds: Iterable[Address]) -> BootstrapFinished:
         dht = self._require_dht()

@@ -22,8 +22,11 @@ from pacata.chain.state_tree import StateProof, verify_proof
 from pacata.chain.transactions import Transaction, Transfer, make_transaction
 from pacata.node.api import ENDPOINTS, MAX_REQUEST_BYTES, create_app
 from pacata.node.clock import ManualClock
+from pacata.node.discovery import NodeDiscovery
+from pacata.node.peering import record_endpoints
 from pacata.node.producer_keys import devnet_producer_keys
 from pacata.node.service import NodeService
+from pacata.p2p.records import NodeRecord
 from pacata.testing import ChainFactory
 
 ALICE, BOB, CAROL = devnet_key(1), devnet_key(2), devnet_key(3)
@@ -118,6 +121,10 @@ def test_status(node: Node) -> None:
     assert status["producer"] == str(devnet_key(0).address)
     assert status["version"] == "0.1.0"
     assert status["time_ms"] == node.clock.now_ms()
+    # Without peer-to-peer (pacatad attaches it): no node id, no DHT, no reflexive address.
+    assert status["node_id"] is None
+    assert status["reflexive_address"] is None
+    assert status["dht"] == {"contacts": 0, "records": 0}
 
 
 def test_block_by_height_and_by_hash(node: Node) -> None:
@@ -186,6 +193,8 @@ def test_block_list(node: Node) -> None:
         ("/api/accounts/pac1nope", 400, "address: not a pac1 address"),
         ("/api/accounts/" + str(ALICE.address) + "?proof=maybe", 400, "proof: must be true"),
         ("/api/mempool?limit=0", 400, "limit"),
+        ("/api/dht/records/xyz", 400, "node_id: not a hash"),
+        ("/api/dht/records/" + "00" * 32, 503, "this node runs no DHT"),
         ("/api/nothing-here", 404, "Not Found"),
     ],
 )
@@ -445,6 +454,57 @@ def _properties(document: Any, name: str) -> set[str]:
     return set(document["components"]["schemas"][name]["properties"])
 
 
+def test_dht_record_lookup(node: Node) -> None:
+    key = PrivateKey(sha256(b"api dht node"))
+    record_seen: dict[str, Any] = {}
+
+    async def scenario(client: TestClient[Any, Any]) -> tuple[Any, Any, Any, Any]:
+        discovery = NodeDiscovery(key, [], on_reflexive=lambda address: None)
+        await discovery.start("127.0.0.1", 0)
+        try:
+            host, port = discovery.udp.local_address
+            record = NodeRecord.create(key, 7, record_endpoints(host, port), bytes(32))
+            record_seen["record"] = record
+            discovery.publish(record)
+            node.service.attach_discovery(discovery)
+            return (
+                await get_json(client, f"/api/dht/records/{record.node_id.hex().upper()}"),
+                await get_json(client, "/api/dht/records/" + "ab" * 32, 404),
+                await get_json(client, "/api/status"),
+                await get_json(client, "/api/openapi.json"),
+            )
+        finally:
+            discovery.close()
+
+    found, missing, status, document = node.call(scenario)
+    record = record_seen["record"]
+    assert found == {
+        "node_id": record.node_id.hex(),
+        "public_key": key.public_key.hex(),
+        "seq": 7,
+        "endpoints": [
+            {"transport": e.transport.name.lower(), "host": e.host, "port": e.port}
+            for e in record.endpoints
+        ],
+        "wireguard_key": "00" * 32,
+        "relay": False,
+        "signature": record.signature.hex(),
+        "verified": True,
+        "encoded": record.encode().hex(),
+        "source": "local",
+        "hops": 0,
+    }
+    assert NodeRecord.decode(bytes.fromhex(found["encoded"])) == record
+    assert missing == {"error": f"no node record of {'ab' * 32} in the DHT"}
+    # The task that publishes (run) is not running: find_record answered with our own record.
+    assert status["dht"] == {"contacts": 0, "records": 0}
+    assert set(found) == _properties(document, "DhtRecord")
+    assert set(found["endpoints"][0]) == _properties(document, "Endpoint")
+    assert set(status["dht"]) == _properties(document, "Dht")
+    operation = document["paths"]["/api/dht/records/{node_id}"]["get"]
+    assert {"200", "400", "404", "503"} <= set(operation["responses"])
+
+
 def test_openapi_document(node: Node) -> None:
     async def scenario(client: TestClient[Any, Any]) -> tuple[Any, Any, Any, Any]:
         return (
@@ -532,6 +592,7 @@ def test_metrics(node: Node) -> None:
     assert samples["pacata_mempool_transactions"] == 1
     assert samples["pacata_mempool_bytes"] == transfer(ALICE, 2).size
     assert samples["pacata_peers"] == 0
+    assert samples["pacata_dht_contacts"] == samples["pacata_dht_records"] == 0
     assert samples["pacata_producing"] == 0
     assert samples["pacata_blocks_produced_total"] == 0
     assert samples['pacata_transactions_submitted_total{result="accepted"}'] == 1

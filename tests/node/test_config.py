@@ -36,6 +36,7 @@ def test_defaults() -> None:
     assert config.rpc == DEFAULT_RPC == HostPort("127.0.0.1", 9740)
     assert config.listen == DEFAULT_LISTEN == HostPort("0.0.0.0", 9741)
     assert config.bootnodes == ()
+    assert config.max_outbound == 8
     assert config.produce is None
     assert config.produces  # the devnet produces unless told not to
     assert config.log_level == "info"
@@ -51,11 +52,13 @@ def test_file_values_are_used(tmp_path: Path) -> None:
         rpc = "127.0.0.1:9000"
         listen = "[::]:9001"
         bootnodes = ["seed.example.org:9741", "10.0.0.1:9741"]
+        max_outbound = 2
         produce = true
         log_level = "debug"
         """,
     )
     config = load_config(["--config", str(path)])
+    assert config.max_outbound == 2
     assert config.network == "devnet" and not config.devnet
     assert config.datadir == Path("/srv/pacata")
     assert config.rpc == HostPort("127.0.0.1", 9000)
@@ -75,12 +78,15 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         datadir = "/srv/pacata"
         rpc = "127.0.0.1:9000"
         bootnodes = ["seed.example.org:9741"]
+        max_outbound = 2
         produce = true
         log_level = "debug"
         """,
     )
     config = load_config(
         [
+            "--max-outbound",
+            "0",
             "--config",
             str(path),
             "--genesis",
@@ -105,6 +111,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     assert config.bootnodes == (HostPort("a.example", 1), HostPort("b.example", 2))
     assert config.produce is False
     assert config.log_level == "warning"
+    assert config.max_outbound == 0
 
 
 def test_file_values_not_given_as_flags_stay(tmp_path: Path) -> None:
@@ -139,6 +146,9 @@ def test_relative_paths_in_the_file_are_relative_to_it(tmp_path: Path) -> None:
         ('rpcc = "127.0.0.1:1"', "config.toml: rpcc: Unknown field."),
         ('devnet = true\nnetwork = "devnet"', "config.toml: devnet: choose one of devnet and"),
         ("rpc = [", "config.toml: not TOML"),
+        ("max_outbound = 65", "config.toml: max_outbound: Must be greater than or equal to 0"),
+        ("max_outbound = true", "config.toml: max_outbound: Not a valid integer"),
+        ('max_outbound = "3"', "config.toml: max_outbound: Not a valid integer"),
     ],
 )
 def test_bad_file_names_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -172,6 +182,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
         (["--network", "devnet\n"], "not a network name"),
         (["--log-level", "loud"], "invalid choice"),
         (["--frobnicate"], "unrecognized arguments"),
+        (["--max-outbound", "65"], "argument --max-outbound: not a number within 0-64"),
+        (["--max-outbound", "-1"], "argument --max-outbound"),
+        (["--max-outbound", "\u00b2"], "argument --max-outbound"),
     ],
 )
 def test_bad_flags(argv: list[str], message: str) -> None:

@@ -22,7 +22,7 @@ from pacata.chain.transactions import Transfer, make_transaction
 from pacata.chain.vrf import VrfKey
 from pacata.errors import MempoolRejected
 from pacata.node.clock import ManualClock, SystemClock
-from pacata.node.config import load_config
+from pacata.node.config import ConfigError, load_config
 from pacata.node.cookie import COOKIE_FILE, AdminCookie
 from pacata.node.daemon import EXIT_FAILURE, main, run_node
 from pacata.node.logs import ComponentFormatter
@@ -300,6 +300,14 @@ def test_a_taken_rpc_port_fails_cleanly(tmp_path: Path) -> None:
     # Everything was undone: no cookie left, and the store is closed (it opens again).
     assert not (tmp_path / COOKIE_FILE).exists()
     LevelDBStore(tmp_path / "chain").close()
+
+
+def test_a_listen_host_too_long_for_the_node_record_exits_2(tmp_path: Path) -> None:
+    host = "a" * 60 + "." + "b" * 40  # a valid DNS name of 101 bytes
+    argv = ["--devnet", "--datadir", str(tmp_path), "--rpc", "127.0.0.1:0", "--listen", host + ":0"]
+    with pytest.raises(ConfigError, match="a host of at most 100 bytes"):
+        asyncio.run(run_node(load_config(argv)))  # main() makes a ConfigError exit status 2
+    assert not (tmp_path / COOKIE_FILE).exists()
 
 
 def free_port() -> int:

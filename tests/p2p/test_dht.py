@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pacata.chain.hashing import sha256
 from pacata.chain.keys import PrivateKey
 from pacata.errors import LocalProtocolError
 from pacata.p2p.dht import (
@@ -35,6 +36,13 @@ from pacata.p2p.dht_messages import (
     Store,
     Stored,
     Value,
+)
+from pacata.p2p.records import (
+    Endpoint,
+    NodeRecord,
+    Transport,
+    newer_record_value,
+    validate_record_value,
 )
 from pacata.testing.dht_simulation import (
     NetworkConditions,
@@ -282,6 +290,61 @@ def test_stores_obey_the_validator_and_newer() -> None:
     assert store(simulated_record(key, 2), b"r5......")  # the same again refreshes it
     assert store(simulated_record(key, 3), b"r6......")
     assert server.get_local(key, 1.0) == simulated_record(key, 3)
+
+
+def test_node_records_as_values_newest_wins_and_forgeries_are_refused() -> None:
+    """The validator and comparator pacatad plugs in: real signed node records as values."""
+    network = SimulatedNetwork(FAST, seed=5)
+    events = _events(network)
+    nodes = []
+    for index in range(6):
+        node = DhtNode(
+            _signer(index),
+            validate=validate_record_value,
+            newer=newer_record_value,
+            check_signature=check_simulated_signature,
+            random_bytes=random.Random(index).randbytes,
+        )
+        network.add(node, _address(index))
+        node.bootstrap([_address(0)] if index else [], network.now)
+        network.settle(_address(index))
+        network.run_until(network.now + 2.0)
+        nodes.append(node)
+    owner = PrivateKey(sha256(b"record owner"))
+    key = node_id_of(owner.public_key)
+    endpoints = (Endpoint(Transport.UDP, "192.0.2.7", 9741),)
+
+    def version(seq: int) -> bytes:
+        return NodeRecord.create(owner, seq, endpoints, bytes(32)).encode()
+
+    def put(publisher: int, value: bytes) -> PutFinished:
+        nodes[publisher].put(key, value, network.now)
+        network.settle(_address(publisher))
+        network.run_until(network.now + 5.0)
+        put = events[-1][1]
+        assert isinstance(put, PutFinished)
+        return put
+
+    assert put(1, version(1)).stored == 5
+    assert put(2, version(2)).stored == 5  # newer: replaces version 1 everywhere
+    assert put(3, version(1)).stored == 0  # a replayed older record is refused
+    assert all(node.get_local(key, network.now) == version(2) for node in nodes[:3])
+    forged = NodeRecord.create(owner, 3, endpoints, bytes(32)).encode()[:-1] + b"\x00"
+    with pytest.raises(LocalProtocolError):
+        nodes[4].put(key, forged, network.now)
+    datagram = DhtPacket.signed(_signer(9), b"forged..", Store(key, forged))
+    nodes[5].receive_datagram(datagram, ("10.9.9.9", 4000), network.now)
+    assert nodes[5].drops["invalid value"] == 1
+    wrong_key = NodeRecord.create(PrivateKey(sha256(b"someone else")), 9, (), bytes(32))
+    with pytest.raises(LocalProtocolError):
+        nodes[4].put(key, wrong_key.encode(), network.now)  # another node's record
+    nodes[5]._records.clear()  # ask the network, not ourselves
+    nodes[5].find_value(key, network.now)
+    network.settle(_address(5))
+    network.run_until(network.now + 5.0)
+    found = events[-1][1]
+    assert isinstance(found, LookupFinished)
+    assert found.value == version(2)
 
 
 def test_put_refuses_what_the_validator_refuses() -> None:

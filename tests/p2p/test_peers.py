@@ -1,8 +1,16 @@
-"""Peer management: dialing with backoff, limits, scores and bans with expiry."""
+"""Peer management: dialing with backoff, limits, scores and bans with expiry; where a peer's
+UDP port is."""
 
 from __future__ import annotations
 
+from typing import cast
+
+from pacata.chain.hashing import sha256
+from pacata.chain.keys import PrivateKey
+from pacata.p2p.connection import PeerConnection
+from pacata.p2p.network import PeerSession
 from pacata.p2p.peers import DialAddress, Offence, PeerLimits, PeerManager
+from pacata.p2p.records import Endpoint, NodeRecord, Transport
 
 BOOT = DialAddress("192.0.2.1", 9741)
 OTHER = DialAddress("192.0.2.2", 9741)
@@ -75,3 +83,22 @@ def test_banned_hosts_are_not_dialed_and_inbound_is_limited() -> None:
     assert peers.dials_due(1.0, 0, set()) == []
     assert peers.accepts_inbound(1) and not peers.accepts_inbound(2)
     assert str(DialAddress("::1", 5)) == "[::1]:5"
+
+
+def _session(remote: DialAddress, endpoints: tuple[Endpoint, ...]) -> PeerSession:
+    record = NodeRecord.create(PrivateKey(sha256(b"udp peer")), 1, endpoints, bytes(32))
+    connection = cast(PeerConnection, None)  # udp_address reads the record and the remote only
+    return PeerSession(1, connection, remote, None, 0.0, 0.0, record.node_id, record)
+
+
+def test_a_peers_udp_address_is_its_connections_host_and_its_records_udp_port() -> None:
+    tcp = Endpoint(Transport.TCP, "0.0.0.0", 9741)
+    listening = Endpoint(Transport.UDP, "0.0.0.0", 9741)
+    remote = DialAddress("::ffff:198.51.100.7", 40312)  # seen through a dual-stack socket
+    assert _session(remote, (tcp, listening)).udp_address == ("198.51.100.7", 9741)
+    # A UDP endpoint at the host we see it at (its reflexive address, as its NAT maps it) wins.
+    mapped = Endpoint(Transport.UDP, "198.51.100.7", 61000)
+    assert _session(remote, (tcp, listening, mapped)).udp_address == ("198.51.100.7", 61000)
+    named = Endpoint(Transport.UDP, "node.example.org", 9742)
+    assert _session(remote, (tcp, named)).udp_address == ("198.51.100.7", 9742)
+    assert _session(remote, (tcp,)).udp_address is None

@@ -102,6 +102,28 @@ async def test_two_nodes_learn_their_addresses_from_each_other() -> None:
 
 
 @run_async
+async def test_discovery_with_a_deadline_does_not_wait_for_silent_servers() -> None:
+    with _client_socket() as silent:
+        quiet = silent.getsockname()
+        async with _endpoint() as first, _endpoint() as second:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            mapped = await second.discover_reflexive_address(
+                [first.local_address, quiet], timeout=0.5
+            )
+            assert mapped == second.local_address
+            assert loop.time() - started < 5.0  # the deadline, not the silent server's 39.5 s
+            assert await second.discover_reflexive_address([quiet], timeout=0.05) is None
+            # Ten transactions are now outstanding to that server at most (RFC 5389 §7.2):
+            # asking it again is skipped, not an error.
+            for _ in range(10):
+                await second.discover_reflexive_address([quiet], timeout=0.01)
+            assert second.stun.pending() == 10
+            assert await second.discover_reflexive_address([quiet], timeout=0.05) is None
+            assert await second.discover_reflexive_address([], timeout=0.05) is None
+
+
+@run_async
 async def test_a_silent_server_times_out_on_the_rfc_schedule() -> None:
     fast = RetransmissionPolicy(rto=0.01, max_requests=3, last_wait_rtos=2)
     with _client_socket() as silent:
