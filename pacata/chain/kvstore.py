@@ -77,20 +77,14 @@ class MemoryStore:
         self._closed = True
 
 
-# LevelDB's defaults suit small compressible values; the chain writes about 20,000 keys a block,
-# most of them state-tree nodes named by their hash (docs/BENCHMARKS.md §Block validation):
-# - no compression: hashes and signatures do not compress, and trying costs CPU at every
-#   compaction;
-# - a 10-bit Bloom filter per table: a read of a key a table lacks costs no block read;
-# - a 16 MiB write buffer instead of 4 MiB: fewer, larger level-0 tables, so less compaction
-#   (memory: up to two buffers while one is flushed).
-# Bitcoin Core opens its LevelDB the same way. Each table records its own compression and filter,
-# so a database written with other options opens and reads as before.
-_LEVELDB_OPTIONS = {
-    "compression": None,
-    "bloom_filter_bits": 10,
-    "write_buffer_size": 16 << 20,
-}
+# LevelDB's defaults suit compressible values; the chain's are mostly state-tree nodes, hashes and
+# signatures (about 20,000 keys a block of 2,000 transfers; docs/BENCHMARKS.md §Block validation):
+# - no compression: they do not compress, and trying costs CPU at every compaction (importing
+#   blocks, compactions took 38% of the process's CPU time with Snappy, 19% without);
+# - a 10-bit Bloom filter per table: a read of a key that a table lacks costs no block read.
+# Bitcoin Core's LevelDB makes the same two choices. Each table records its own compression and
+# filter, so a database written with other options opens and reads as before.
+_LEVELDB_OPTIONS = {"compression": None, "bloom_filter_bits": 10}
 
 
 class LevelDBStore:
