@@ -318,7 +318,11 @@ class NodeService:
         self.blocks_imported.inc()
         self.import_seconds.observe(seconds)
         count = len(block.transactions)
-        log.info(
+        # While catching up, the sync progress (bar or periodic lines) speaks for the blocks: one
+        # line per block would bury it. Debug level still has them.
+        syncing = self.network is not None and self.network.syncing
+        log.log(
+            logging.DEBUG if syncing else logging.INFO,
             "block %d %s %s: %d tx%s, %.1f ms",
             block.height,
             block.hash.hex()[:HASH_PREFIX_DIGITS],
