@@ -222,8 +222,9 @@ class FindValue(Body):
 
 
 @dataclass(frozen=True, slots=True)
-class Value(Body):
-    KIND: ClassVar[MessageKind] = MessageKind.VALUE
+class _KeyValueBody(Body):
+    """The body of the messages that carry one record: its key and its (bounded) value."""
+
     key: bytes
     value: bytes
 
@@ -242,23 +243,13 @@ class Value(Body):
 
 
 @dataclass(frozen=True, slots=True)
-class Store(Body):
+class Value(_KeyValueBody):
+    KIND: ClassVar[MessageKind] = MessageKind.VALUE
+
+
+@dataclass(frozen=True, slots=True)
+class Store(_KeyValueBody):
     KIND: ClassVar[MessageKind] = MessageKind.STORE
-    key: bytes
-    value: bytes
-
-    def __post_init__(self) -> None:
-        _check_key(self.key, "key")
-        if len(self.value) > MAX_VALUE_SIZE:
-            raise ValueError(f"a value is at most {MAX_VALUE_SIZE} bytes")
-
-    def write_to(self, writer: Writer) -> None:
-        writer.fixed(self.key, KEY_SIZE)
-        writer.var_bytes(self.value, MAX_VALUE_SIZE)
-
-    @classmethod
-    def read_from(cls, reader: Reader) -> Self:
-        return cls(reader.fixed(KEY_SIZE), reader.var_bytes(MAX_VALUE_SIZE))
 
 
 @dataclass(frozen=True, slots=True)
