@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from pacata.chain.codec import Reader, WireObject, Writer
+from pacata.chain.collector import collector_paused
 from pacata.chain.headers import BlockHeader
 from pacata.chain.merkle import merkle_root
 from pacata.chain.transactions import Transaction
@@ -25,10 +26,12 @@ class Block(WireObject):
 
     @classmethod
     def read_from(cls, reader: Reader) -> Self:
-        header = BlockHeader.read_from(reader)
-        return cls(
-            header, reader.sequence(MAX_BLOCK_TRANSACTIONS, lambda: Transaction.read_from(reader))
-        )
+        with collector_paused():  # thousands of objects, freed by reference counting (collector.py)
+            header = BlockHeader.read_from(reader)
+            return cls(
+                header,
+                reader.sequence(MAX_BLOCK_TRANSACTIONS, lambda: Transaction.read_from(reader)),
+            )
 
     @property
     def hash(self) -> bytes:

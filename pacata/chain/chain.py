@@ -23,6 +23,7 @@ from enum import Enum
 from pacata.chain import schema
 from pacata.chain.blocks import Block
 from pacata.chain.chainstore import BlockInfo, BlockStatus, ChainStore, UndoRecord
+from pacata.chain.collector import collector_paused
 from pacata.chain.consensus import (
     LeaderProof,
     begin_block,
@@ -34,6 +35,7 @@ from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.kvstore import KeyValueStore, WriteBatch
 from pacata.chain.merkle import merkle_root
+from pacata.chain.signature_worker import SignatureVerifier, default_verifier
 from pacata.chain.state import (
     Account,
     ChainTotals,
@@ -46,7 +48,17 @@ from pacata.chain.state import (
 from pacata.chain.state_tree import EMPTY_ROOT, StateProof, StateTree
 from pacata.chain.transactions import Transaction
 from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
-from pacata.chain.validation import execute_block, validate_block_stateless
+from pacata.chain.tree_checkpoints import (
+    DEFAULT_CHECKPOINT_BLOCKS,
+    TreeNodeBuffer,
+    keys_changed_between,
+)
+from pacata.chain.validation import (
+    SignatureCheck,
+    execute_block,
+    validate_body,
+    validate_linkage,
+)
 from pacata.chain.vrf import VrfKey
 from pacata.errors import (
     BlockNotFound,
@@ -78,14 +90,29 @@ def preference(header: BlockHeader) -> tuple[int, bytes, bytes]:
     return header.height, inverted_vrf, inverted_hash
 
 
+def _value_hash_of(value: bytes | None) -> bytes | None:
+    return None if value is None else value_hash(value)
+
+
 class Chain:
-    def __init__(self, kv: KeyValueStore, genesis: Genesis) -> None:
+    def __init__(
+        self,
+        kv: KeyValueStore,
+        genesis: Genesis,
+        verifier: SignatureVerifier | None = None,
+        checkpoint_blocks: int = DEFAULT_CHECKPOINT_BLOCKS,
+    ) -> None:
         self.kv = kv
+        # Transaction signatures are checked by `verifier` while the block executes.
+        self.verifier = verifier or default_verifier()
         self.store = ChainStore(kv)
         self.genesis = genesis
         self.params = genesis.params
-        self.tree = StateTree(self.store.read_tree_node)
+        # New state-tree nodes are written at checkpoints, not with every block.
+        self.tree_nodes = TreeNodeBuffer(self.store, checkpoint_blocks)
+        self.tree = StateTree(self.tree_nodes.read)
         self._tip = self._open()
+        self._restore_tree()
         self._recover()
 
     # -- opening ------------------------------------------------------------------------
@@ -97,7 +124,13 @@ class Chain:
             self._write_genesis(genesis_block)
             return genesis_block.header
         version = self.store.meta(schema.VERSION)
-        if version != str(schema.SCHEMA_VERSION).encode():
+        if version in {str(old).encode() for old in schema.UPGRADABLE_VERSIONS}:
+            # A version 1 store holds every tree node: its checkpoint is its tip.
+            batch = WriteBatch()
+            batch.put(schema.TREE_CHECKPOINT, tip_hash)
+            batch.put(schema.VERSION, str(schema.SCHEMA_VERSION).encode())
+            self.kv.write(batch)
+        elif version != str(schema.SCHEMA_VERSION).encode():
             raise StoreError(f"chain database has schema {version!r}, need {schema.SCHEMA_VERSION}")
         if self.store.meta(schema.GENESIS) != genesis_block.hash:
             raise StoreError(
@@ -120,10 +153,44 @@ class Chain:
         info = BlockInfo(0, block.header.prev_hash, BlockStatus.VALID)
         ChainStore.stage_block(batch, block, info, block.encode())
         changes: dict[bytes, bytes | None] = dict(self.genesis.initial_state())
-        ChainStore.stage_connect(batch, block, changes, self._genesis_nodes, UndoRecord(()))
+        ChainStore.stage_connect(batch, block, changes, UndoRecord(()))
+        ChainStore.stage_tree_nodes(batch, self._genesis_nodes)
+        batch.put(schema.TREE_CHECKPOINT, block.hash)
         batch.put(schema.GENESIS, block.hash)
         batch.put(schema.VERSION, str(schema.SCHEMA_VERSION).encode())
         self.kv.write(batch)
+
+    def _restore_tree(self) -> None:
+        """Rebuilds the tip's state tree from the last checkpoint's, if they differ (a crash, or
+        a stop without `checkpoint`): see tree_checkpoints.py."""
+        checkpoint_hash = self.store.meta(schema.TREE_CHECKPOINT)
+        if checkpoint_hash is None:
+            raise StoreError("the chain database names no state-tree checkpoint")
+        if checkpoint_hash == self._tip.hash:
+            return
+        checkpoint = self.store.header(checkpoint_hash)
+        if checkpoint is None:
+            raise StoreError("the block of the state-tree checkpoint is missing")
+        changed = keys_changed_between(self.store, checkpoint, self._tip)
+        root, nodes = self.tree.update(
+            checkpoint.state_root,
+            {tree_key(key): _value_hash_of(self.store.get_state(key)) for key in changed},
+        )
+        if root != self._tip.state_root:
+            raise StoreError(
+                "the state tree rebuilt from its checkpoint does not match the tip's state root"
+            )
+        self.tree_nodes.add(nodes)
+
+    def checkpoint(self) -> None:
+        """Writes the state-tree nodes under the tip's root that are only in memory (a node
+        stopping calls this; without it the next start rebuilds them)."""
+        if not len(self.tree_nodes):
+            return
+        batch = WriteBatch()
+        self.tree_nodes.stage(batch, self._tip)
+        self.kv.write(batch)
+        self._checkpoint_written()
 
     def _recover(self) -> None:
         """Adopts the best stored branch, finishing a reorganisation a crash interrupted."""
@@ -227,10 +294,16 @@ class Chain:
         if encoded is None:
             encoded = block.encode()
         check_header_time(block.header, self.genesis.timestamp_ms, self.params, now_ms)
-        validate_block_stateless(block, parent, self.params, len(encoded))
-        if parent.hash == self._tip.hash:
-            self._connect(block, encoded)
-            return ChainUpdate(AddStatus.CONNECTED, connected=(block,))
+        validate_linkage(block.header, parent)
+        validate_body(block, self.params, len(encoded))
+        with collector_paused():
+            signatures = SignatureCheck(block, self.verifier)
+            if parent.hash == self._tip.hash:
+                self._connect(block, encoded, signatures)
+                return ChainUpdate(AddStatus.CONNECTED, connected=(block,))
+            error = signatures.error()
+            if error is not None:
+                raise error
         batch = WriteBatch()
         ChainStore.stage_block(
             batch, block, BlockInfo(block.height, parent.hash, BlockStatus.STORED), encoded
@@ -241,37 +314,74 @@ class Chain:
         connected, disconnected = self._reorganize_to(block_hash)
         return ChainUpdate(AddStatus.REORGANIZED, connected, disconnected)
 
-    def _connect(self, block: Block, encoded: bytes | None = None) -> None:
-        """Validates `block` against the state at the tip (its parent) and makes it the tip."""
+    def _connect(
+        self, block: Block, encoded: bytes | None = None, signatures: SignatureCheck | None = None
+    ) -> None:
+        """Validates `block` against the state at the tip (its parent) and makes it the tip.
+
+        With `signatures` still being checked, the block executes meanwhile and nothing is
+        written before the verdict; a bad signature outranks whatever the execution found.
+        """
         parent = self._tip
-        overlay = execute_block(block, self.store, self.params)
-        changes, originals = overlay.changes_and_originals()
-        root, nodes = self.tree.update(
-            parent.state_root,
-            {tree_key(k): None if v is None else value_hash(v) for k, v in changes.items()},
-        )
-        if root != block.header.state_root:
-            raise InvalidBlock("state_root does not match the state after the block")
+        try:
+            overlay = execute_block(block, self.store, self.params)
+            changes, originals = overlay.changes_and_originals()
+            root, nodes = self.tree.update(
+                parent.state_root,
+                {tree_key(k): None if v is None else value_hash(v) for k, v in changes.items()},
+            )
+            if root != block.header.state_root:
+                raise InvalidBlock("state_root does not match the state after the block")
+        except BaseException:
+            if signatures is not None and (error := signatures.error()) is not None:
+                raise error from None
+            raise
+        if signatures is not None and (error := signatures.error()) is not None:
+            raise error
         undo = UndoRecord(tuple(originals.items()))
         batch = WriteBatch()
         info = BlockInfo(block.height, parent.hash, BlockStatus.VALID)
         ChainStore.stage_block(batch, block, info, encoded or block.encode())
-        ChainStore.stage_connect(batch, block, changes, nodes, undo)
-        self.kv.write(batch)
-        self._tip = block.header
+        ChainStore.stage_connect(batch, block, changes, undo)
+        self._write_moving_tip(batch, block.header, nodes)
 
     def _disconnect_tip(self) -> Block:
         block = self.block(self._tip.hash)
         if block.height == 0:
             raise InvalidBlock("the genesis block cannot be disconnected")
-        batch = WriteBatch()
-        ChainStore.stage_disconnect(batch, block, self.store.undo_record(block.hash))
-        self.kv.write(batch)
         parent = self.store.header(block.header.prev_hash)
         if parent is None:
             raise StoreError("the parent of the disconnected tip is missing")
-        self._tip = parent
+        undo = self.store.undo_record(block.hash)
+        # The parent's tree, from the tip's: the undo record holds every key the block changed.
+        root, nodes = self.tree.update(
+            self._tip.state_root,
+            {tree_key(key): _value_hash_of(value) for key, value in undo.previous},
+        )
+        if root != parent.state_root:
+            raise StoreError(f"undoing block {block.hash.hex()} does not give its parent's root")
+        batch = WriteBatch()
+        ChainStore.stage_disconnect(batch, block, undo)
+        self._write_moving_tip(batch, parent, nodes)
         return block
+
+    def _write_moving_tip(
+        self, batch: WriteBatch, tip: BlockHeader, nodes: dict[bytes, bytes]
+    ) -> None:
+        """Writes `batch`, which makes `tip` the tip, with a tree checkpoint when one is due."""
+        self.tree_nodes.add(nodes)
+        checkpointed = self.tree_nodes.due
+        if checkpointed:
+            self.tree_nodes.stage(batch, tip)
+        self.kv.write(batch)
+        self._tip = tip
+        if checkpointed:
+            self._checkpoint_written()
+
+    def _checkpoint_written(self) -> None:
+        self.tree_nodes.written()
+        # What the cache holds of other roots is of no more use than what the store holds.
+        self.tree.retain(self._tip.state_root)
 
     def _mark_invalid(self, block_hash: bytes) -> None:
         info = self.store.block_info(block_hash)

@@ -181,7 +181,6 @@ class ChainStore(StateReader):
         batch: WriteBatch,
         block: Block,
         changes: dict[bytes, bytes | None],
-        tree_nodes: dict[bytes, bytes],
         undo: UndoRecord,
     ) -> None:
         block_hash = block.hash
@@ -193,10 +192,15 @@ class ChainStore(StateReader):
                 batch.delete(schema.state_entry_key(key))
             else:
                 batch.put(schema.state_entry_key(key), value)
-        for node_hash, node in tree_nodes.items():
-            batch.put(schema.tree_node_key(node_hash), node)
         batch.put(schema.undo_key(block_hash), undo.encode())
         batch.put(schema.TIP, block_hash)
+
+    @staticmethod
+    def stage_tree_nodes(batch: WriteBatch, nodes: dict[bytes, bytes]) -> None:
+        put = batch.put
+        tree_node_key = schema.tree_node_key
+        for node_hash, node in nodes.items():
+            put(tree_node_key(node_hash), node)
 
     @staticmethod
     def stage_disconnect(batch: WriteBatch, block: Block, undo: UndoRecord) -> None:

@@ -111,8 +111,11 @@ _executor_lock = threading.Lock()
 _BATCH_PER_THREAD = 64
 
 
-def _verify_chunk(items: Sequence[tuple[bytes, bytes, bytes]]) -> bool:
-    return all(verify_signature(pub, digest, sig) for pub, digest, sig in items)
+def _first_invalid_in(items: Sequence[tuple[bytes, bytes, bytes]], start: int) -> int | None:
+    for offset, (public_key, digest, signature) in enumerate(items):
+        if not verify_signature(public_key, digest, signature):
+            return start + offset
+    return None
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -125,14 +128,23 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
+def first_invalid_signature(
+    items: Sequence[tuple[bytes, bytes, bytes]], threads: int | None = None
+) -> int | None:
+    """The index of the first (public key, digest, signature) in `items` that does not verify,
+    or None when all do; on `threads` threads (default: one per core)."""
+    workers = min(threads or os.cpu_count() or 1, os.cpu_count() or 1)
+    if workers <= 1 or len(items) < 2 * _BATCH_PER_THREAD:
+        return _first_invalid_in(items, 0)
+    size = -(-len(items) // workers)
+    chunks = [(items[start : start + size], start) for start in range(0, len(items), size)]
+    verdicts = _pool().map(lambda chunk: _first_invalid_in(*chunk), chunks)
+    return min((bad for bad in verdicts if bad is not None), default=None)
+
+
 def verify_many(items: Sequence[tuple[bytes, bytes, bytes]]) -> bool:
     """True when every (public key, digest, signature) in `items` verifies; uses all cores."""
-    workers = os.cpu_count() or 1
-    if workers == 1 or len(items) < 2 * _BATCH_PER_THREAD:
-        return _verify_chunk(items)
-    size = -(-len(items) // workers)
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    return all(_pool().map(_verify_chunk, chunks))
+    return first_invalid_signature(items) is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,20 @@ new `SCHEMA_VERSION`, and a store of another version is refused at open.
 | STATE          | state key              | record encoding (accounts, channels...)  |
 | TREE_NODE      | node hash              | state-tree node encoding                 |
 | UNDO           | block hash             | `UndoRecord` of that block               |
-| META           | name                   | tip hash, genesis hash, schema version   |
+| META           | name                   | tip hash, genesis hash, schema version,  |
+|                |                        | block of the last tree checkpoint        |
+
+Version 2 stores state-tree nodes at checkpoints (`tree_checkpoints.py`) instead of with every
+block; a version 1 store, which holds every node, is one whose checkpoint is its tip.
 """
 
 from __future__ import annotations
 
 import struct
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Stores of these versions are upgraded in place when opened.
+UPGRADABLE_VERSIONS = (1,)
 
 BLOCK = b"b"
 HEADER = b"h"
@@ -85,3 +91,4 @@ def meta_key(name: str) -> bytes:
 TIP = meta_key("tip")
 GENESIS = meta_key("genesis")
 VERSION = meta_key("schema")
+TREE_CHECKPOINT = meta_key("tree-checkpoint")

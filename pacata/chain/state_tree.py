@@ -188,19 +188,39 @@ class StateTree:
     change, a cached node is right for as long as its hash is.
     """
 
-    __slots__ = ("_cache", "_cache_size", "_read_node", "_replaced")
+    __slots__ = ("_cache", "_cache_size", "_read_node")
 
     def __init__(self, read_node: NodeReader, cache_size: int = 200_000) -> None:
         if cache_size < 0:
             raise ValueError("cache_size must not be negative")
         self._read_node = read_node
         self._cache_size = cache_size
-        # A plain dict, so that a hit is one lookup. When it is over its bound, the nodes that
-        # updates replaced go first: they belong to older roots only. Until then they still
-        # serve a second pass over the same parent root, as when a block is built and then
-        # imported. Only if live nodes alone overflow it do the oldest of them go.
+        # A plain dict, so that a hit is one lookup. The owner of the roots says now and then
+        # which root matters (`retain`), and the nodes of no other root go then; nothing on
+        # the update path has to note what it replaces. Until then replaced nodes still serve
+        # a second pass over the same parent root, as when a block is built and then imported.
+        # If the cache outgrows its bound before that, its oldest entries go.
         self._cache: dict[bytes, _Node] = {}
-        self._replaced: list[bytes] = []
+
+    @property
+    def cached_nodes(self) -> int:
+        return len(self._cache)
+
+    def retain(self, root: bytes) -> None:
+        """Drops every cached node that is not under `root` (what is under it and not cached
+        stays uncached)."""
+        cache = self._cache
+        kept: dict[bytes, _Node] = {}
+        stack = [root]
+        while stack:
+            node = cache.get(node_hash := stack.pop())
+            if node is None:
+                continue
+            kept[node_hash] = node
+            if not node[0]:
+                stack.append(node[1])
+                stack.append(node[2])
+        self._cache = kept
 
     def _load(self, node_hash: bytes) -> _Node:
         node = self._cache.get(node_hash)
@@ -218,11 +238,6 @@ class StateTree:
         back nodes it made earlier in the same pass."""
         cache = self._cache
         bound = self._cache_size
-        if len(cache) <= bound and len(self._replaced) <= bound:
-            return
-        for node_hash in self._replaced:
-            cache.pop(node_hash, None)
-        self._replaced = []
         if len(cache) > bound:
             # Dicts keep insertion order: keep the newest three quarters, in one pass.
             keep = bound * 3 // 4
@@ -336,7 +351,7 @@ class _Batch:
     call per node is a sizeable part of the budget.
     """
 
-    __slots__ = ("cache", "changes", "load", "new_nodes", "replaced")
+    __slots__ = ("cache", "changes", "load", "new_nodes")
 
     def __init__(self, tree: StateTree, items: list[tuple[bytes, bytes | None]]) -> None:
         self.changes = _Entries([key for key, _ in items], [value for _, value in items])
@@ -345,8 +360,6 @@ class _Batch:
         self.cache: dict[bytes, _Node] = tree._cache if caching else {}
         self.load = tree._load
         self.new_nodes: dict[bytes, bytes] = {}
-        # Nodes of the old root that this update replaces: a hint for the cache, no more.
-        self.replaced: list[bytes] = tree._replaced if caching else []
 
     def is_leaf(self, node_hash: bytes) -> bool:
         return (self.cache.get(node_hash) or self.load(node_hash))[0]
@@ -401,7 +414,6 @@ class _Batch:
         right = self.apply_range(second, depth, mid, hi)
         if left == first and right == second:
             return node_hash
-        self.replaced.append(node_hash)
         if left == EMPTY_ROOT or right == EMPTY_ROOT:  # noqa: PLR1714 - no tuple on a hot path
             return self.join(left, right)
         encoding = _INTERNAL_PREFIX + left + right
@@ -432,7 +444,6 @@ class _Batch:
         entries = _Entries(keys, values).kept(0, len(keys))
         if entries.keys == [leaf_key] and entries.values == [leaf_value]:
             return leaf_hash  # only deletions of absent keys: no node to make
-        self.replaced.append(leaf_hash)
         return self.build(entries, depth, 0, len(entries.keys))
 
     def build(self, entries: _Entries, depth: int, lo: int, hi: int) -> bytes:
@@ -461,8 +472,6 @@ class _Batch:
         cache = self.cache
         cache_get = cache.get
         path: list[bytes] = []  # siblings, top down
-        walked = len(self.replaced)
-        replaced = self.replaced.append
         node_hash = top
         node: _Node | None = None
         shift = _TOP_BIT - depth
@@ -470,7 +479,6 @@ class _Batch:
             node = cache_get(node_hash) or self.load(node_hash)
             if node[0]:
                 break
-            replaced(node_hash)
             if (key_int >> shift) & 1:
                 path.append(node[1])
                 node_hash = node[2]
@@ -489,20 +497,14 @@ class _Batch:
             encoding = _LEAF_PREFIX + key + value_hash
             leaf_hash = hashlib.sha256(encoding).digest()
             if leaf_hash == node_hash:
-                del self.replaced[walked:]
                 return top
-            if node is not None:
-                replaced(node_hash)  # the key's old leaf
             self.new_nodes[leaf_hash] = encoding
             cache[leaf_hash] = (True, key, value_hash)
             node_hash = leaf_hash
         else:
             bottom = self.replace_bottom(node_hash, node, _TOP_BIT - shift, index)
             if bottom is None:
-                del self.replaced[walked:]
                 return top
-            if bottom[1] == _EMPTY:
-                replaced(node_hash)  # the deleted key's leaf; another key's leaf stays live
             node_hash, kind = bottom
 
         return self.fold(node_hash, kind, path, key_int, shift + 1)

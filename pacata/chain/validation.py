@@ -1,9 +1,11 @@
-"""Block validation: small pure checks, composed by `validate_block_stateless` and `execute_block`.
+"""Block validation: small pure checks, composed by `Chain.add_block`, and `execute_block`.
 
 The order matters for cost: everything cheap and stateless (linkage, sizes, Merkle root, the
-producer's signature) runs before the transactions' signatures are verified in a batch on all
-cores, and the state is touched only after that. Every failure is an `InvalidBlock` (or a
-`ConsensusError` from the producer rules) naming what is wrong.
+producer's signature) runs before the transactions' signatures are verified in a batch. A block
+that extends the tip is executed while its signatures are verified (`SignatureCheck`, in a
+process of its own on a machine with more than one core), and nothing is stored before the
+verdict; a bad signature is reported ahead of whatever the execution found. Every failure is an
+`InvalidBlock` (or a `ConsensusError` from the producer rules) naming what is wrong.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from pacata.chain.blocks import Block
 from pacata.chain.consensus import begin_block
 from pacata.chain.headers import BlockHeader
-from pacata.chain.keys import Address, verify_many
+from pacata.chain.keys import Address
 from pacata.chain.merkle import merkle_root
 from pacata.chain.params import ChainParams
+from pacata.chain.signature_worker import InlineVerifier, SignatureVerifier
 from pacata.chain.state import StateOverlay, StateReader
 from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
 from pacata.errors import InvalidBlock, InvalidTransaction
@@ -45,21 +48,33 @@ def validate_body(block: Block, params: ChainParams, encoded_size: int) -> None:
         raise InvalidBlock("tx_root does not match the transactions")
 
 
-def validate_signatures(block: Block) -> None:
-    if not block.header.has_valid_signature():
-        raise InvalidBlock("the producer's signature is invalid")
-    items = [(tx.sender, tx.signing_digest(), tx.signature) for tx in block.transactions]
-    if not verify_many(items):
-        bad = next(i for i, tx in enumerate(block.transactions) if not tx.has_valid_signature())
-        raise InvalidBlock(f"transaction {bad} has an invalid signature")
+class SignatureCheck:
+    """A block's transaction signatures, being checked by a `SignatureVerifier`.
+
+    The producer's signature is checked at once (one signature); the transactions' go to the
+    verifier, and `error()` waits for its verdict. It must be called, once, whatever happens
+    meanwhile: the verifier serves one batch at a time.
+    """
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, block: Block, verifier: SignatureVerifier) -> None:
+        if not block.header.has_valid_signature():
+            raise InvalidBlock("the producer's signature is invalid")
+        items = [(tx.sender, tx.signing_digest(), tx.signature) for tx in block.transactions]
+        self._pending = verifier.start(items)
+
+    def error(self) -> InvalidBlock | None:
+        bad = self._pending.first_invalid()
+        if bad is None:
+            return None
+        return InvalidBlock(f"transaction {bad} has an invalid signature")
 
 
-def validate_block_stateless(
-    block: Block, parent: BlockHeader, params: ChainParams, encoded_size: int
-) -> None:
-    validate_linkage(block.header, parent)
-    validate_body(block, params, encoded_size)
-    validate_signatures(block)
+def validate_signatures(block: Block, verifier: SignatureVerifier | None = None) -> None:
+    error = SignatureCheck(block, verifier or InlineVerifier()).error()
+    if error is not None:
+        raise error
 
 
 def execute_block(block: Block, state: StateReader, params: ChainParams) -> StateOverlay:

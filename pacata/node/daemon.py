@@ -197,6 +197,8 @@ async def _serve(
         await runner.cleanup()
         log.info("API closed")
         cookie.remove()
+        # The state-tree nodes only in memory; without this the next start rebuilds them.
+        chain.checkpoint()
     if service.failure is not None:
         return EXIT_FAILURE
     log.info("stopped cleanly at height %d, tip %s", chain.height, chain.tip.hash.hex())

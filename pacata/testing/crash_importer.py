@@ -34,6 +34,8 @@ from pacata.chain.codec import Reader, Writer
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.kvstore import KeyValueStore, LevelDBStore, WriteBatch
 
+CHECKPOINT_BLOCKS = 5
+
 # A bound for reading the file back, far above any consensus block size.
 MAX_BLOCK_ENTRY = 1 << 26
 
@@ -86,7 +88,9 @@ def _report(line: str) -> None:
 def import_blocks(datadir: Path, blocks_file: Path) -> Chain:
     encoded_blocks = read_block_file(blocks_file)
     store = ReportingStore(LevelDBStore(datadir), _report)
-    chain = Chain(store, shipped_genesis("devnet"))
+    # Frequent tree checkpoints, so that kills land both between checkpoints (the tree is then
+    # rebuilt at the next open) and in the middle of one.
+    chain = Chain(store, shipped_genesis("devnet"), checkpoint_blocks=CHECKPOINT_BLOCKS)
     _report(f"open {chain.height} {chain.tip.hash.hex()}")
     for encoded in encoded_blocks:
         block = Block.decode(encoded)

@@ -24,6 +24,7 @@ from pacata.chain.keys import (
     verify_signature,
 )
 from pacata.errors import DecodeError
+from pacata.testing.signatures import spoil
 
 CURVE = ecdsa.SECP256k1
 N = CURVE.order
@@ -386,21 +387,6 @@ def batch() -> list[tuple[bytes, bytes, bytes]]:
     return items
 
 
-def _spoil(item: tuple[bytes, bytes, bytes], how: str) -> tuple[bytes, bytes, bytes]:
-    public_key, digest, signature = item
-    if how == "flipped bit":
-        return public_key, digest, signature[:-1] + bytes((signature[-1] ^ 1,))
-    if how == "other digest":
-        return public_key, digest_of(digest), signature
-    if how == "other key":
-        return key(99).public_key, digest, signature
-    if how == "high s":
-        r, s = split(signature)
-        return public_key, digest, join(r, N - s)
-    assert how == "short signature"
-    return public_key, digest, signature[:63]
-
-
 SPOILS = ["flipped bit", "other digest", "other key", "high s", "short signature"]
 
 
@@ -424,7 +410,7 @@ def test_verify_many_refuses_a_batch_with_one_bad_signature(
     batch: list[tuple[bytes, bytes, bytes]], position: int, how: str
 ) -> None:
     spoiled = list(batch)
-    spoiled[position] = _spoil(batch[position], how)
+    spoiled[position] = spoil(batch[position], how)
     assert not verify_signature(*spoiled[position])
     assert verify_many(spoiled) is False
     assert verify_many(spoiled) == all(verify_signature(*item) for item in spoiled)
@@ -436,7 +422,7 @@ def test_verify_many_refuses_the_last_item_at_every_batch_shape(
 ) -> None:
     items = batch[:size]
     assert verify_many(items) is True
-    assert verify_many([*items[:-1], _spoil(items[-1], "flipped bit")]) is False
+    assert verify_many([*items[:-1], spoil(items[-1], "flipped bit")]) is False
 
 
 def test_verify_many_agrees_with_verify_signature_on_a_random_mix(
@@ -445,6 +431,6 @@ def test_verify_many_agrees_with_verify_signature_on_a_random_mix(
     rng = random.Random(6979)
     for _ in range(10):
         items = [
-            _spoil(item, rng.choice(SPOILS)) if rng.random() < 0.002 else item for item in batch
+            spoil(item, rng.choice(SPOILS)) if rng.random() < 0.002 else item for item in batch
         ]
         assert verify_many(items) == all(verify_signature(*item) for item in items)

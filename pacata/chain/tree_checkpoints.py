@@ -1,0 +1,129 @@
+"""State-tree nodes held in memory between checkpoints, and the rebuild after a crash.
+
+Storing every node a block makes was the largest cost of an import: a block of 2,000 transfers
+among 20,000 accounts makes about 17,800 nodes, and by the time a few more blocks are connected
+most of them belong to no current root any more (docs/BENCHMARKS.md, "Block validation"). So,
+as Ethereum clients do with their trie nodes, the chain keeps the nodes that blocks make in
+memory and writes to the store, every `checkpoint_blocks` blocks (or sooner, when
+`checkpoint_nodes` are held), only those still under the tip's root, in the same atomic batch as
+that block and with a marker naming the block (`schema.TREE_CHECKPOINT`).
+
+Rules (docs/ledger.md, "Tree checkpoints"):
+
+- Every node under the tip's state root is in the store or in the buffer. Connecting a block
+  keeps it so (an update only reuses nodes of the root it starts from and returns every node it
+  makes); disconnecting one rebuilds the parent's root from the tip's with the undo record.
+- A checkpoint writes the buffered nodes under the tip's root, descending only through buffered
+  nodes: a node in the store has all of its children there already.
+- Nothing committed depends on the buffer: blocks, the flat state and undo records are written
+  with every block. After a crash the tip's tree is rebuilt from the checkpoint's: every key
+  that a block between the two changed (their undo records name them) is set to its value in
+  the flat state, and the result must be the tip's state root (`keys_changed_between`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pacata.chain import schema
+from pacata.chain.chainstore import ChainStore
+from pacata.chain.hashing import HASH_SIZE
+from pacata.chain.headers import BlockHeader
+from pacata.chain.kvstore import WriteBatch
+from pacata.chain.state_tree import NODE_SIZE
+from pacata.errors import StoreError
+
+DEFAULT_CHECKPOINT_BLOCKS = 16
+# About 25 MiB of buffered nodes (hash, encoding and the dict's slot, ~200 bytes each); and
+# below the state tree's cache bound (200,000), which a checkpoint trims to the tip's nodes.
+DEFAULT_CHECKPOINT_NODES = 1 << 17
+
+_INTERNAL_TAG = 0x01
+
+
+def nodes_under(root: bytes, nodes: dict[bytes, bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """The nodes of `nodes` (hash -> encoding) reachable from `root` through nodes of `nodes`."""
+    stack = [root]
+    while stack:
+        node_hash = stack.pop()
+        encoding = nodes.get(node_hash)
+        if encoding is None:
+            continue  # the empty subtree, or a node the store holds with all it reaches
+        yield node_hash, encoding
+        if encoding[0] == _INTERNAL_TAG:
+            stack.append(encoding[1 : 1 + HASH_SIZE])
+            stack.append(encoding[1 + HASH_SIZE : NODE_SIZE])
+
+
+class TreeNodeBuffer:
+    """The state-tree nodes made since the last checkpoint, and when to write the next one."""
+
+    __slots__ = ("_blocks", "_nodes", "checkpoint_blocks", "checkpoint_nodes", "store")
+
+    def __init__(
+        self,
+        store: ChainStore,
+        checkpoint_blocks: int = DEFAULT_CHECKPOINT_BLOCKS,
+        checkpoint_nodes: int = DEFAULT_CHECKPOINT_NODES,
+    ) -> None:
+        if checkpoint_blocks < 1 or checkpoint_nodes < 1:
+            raise ValueError("checkpoints come after at least one block and one node")
+        self.store = store
+        self.checkpoint_blocks = checkpoint_blocks
+        self.checkpoint_nodes = checkpoint_nodes
+        self._nodes: dict[bytes, bytes] = {}
+        self._blocks = 0  # blocks connected or disconnected since the last checkpoint
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The hashes of the buffered nodes."""
+        return iter(self._nodes)
+
+    def read(self, node_hash: bytes) -> bytes | None:
+        """A `state_tree.NodeReader`: the buffer first, then the store."""
+        found = self._nodes.get(node_hash)
+        return found if found is not None else self.store.read_tree_node(node_hash)
+
+    def add(self, nodes: dict[bytes, bytes]) -> None:
+        """Nodes of a block's update (or of undoing one), to be written at a checkpoint."""
+        self._nodes.update(nodes)
+        self._blocks += 1
+
+    @property
+    def due(self) -> bool:
+        return self._blocks >= self.checkpoint_blocks or len(self._nodes) >= self.checkpoint_nodes
+
+    def stage(self, batch: WriteBatch, tip: BlockHeader) -> None:
+        """Puts a checkpoint at `tip` (whose root's nodes are all at hand) into `batch`; call
+        `written` once the batch is durable."""
+        ChainStore.stage_tree_nodes(batch, dict(nodes_under(tip.state_root, self._nodes)))
+        batch.put(schema.TREE_CHECKPOINT, tip.hash)
+
+    def written(self) -> None:
+        self._nodes.clear()
+        self._blocks = 0
+
+
+def keys_changed_between(store: ChainStore, first: BlockHeader, second: BlockHeader) -> set[bytes]:
+    """Every state key that a block on the way from `first` to `second` changed: back from
+    each to their common ancestor, through the undo records of the blocks passed."""
+    changed: set[bytes] = set()
+    while first.hash != second.hash:
+        if first.height >= second.height:
+            changed.update(key for key, _ in store.undo_record(first.hash).previous)
+            first = _parent(store, first)
+        else:
+            changed.update(key for key, _ in store.undo_record(second.hash).previous)
+            second = _parent(store, second)
+    return changed
+
+
+def _parent(store: ChainStore, header: BlockHeader) -> BlockHeader:
+    if header.height == 0:
+        raise StoreError("two stored blocks have no common ancestor")
+    parent = store.header(header.prev_hash)
+    if parent is None:
+        raise StoreError(f"the parent of block {header.hash.hex()} is missing")
+    return parent
