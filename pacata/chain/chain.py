@@ -42,8 +42,8 @@ from pacata.chain.state import (
     Namespace,
     StateOverlay,
     state_key,
+    tree_changes,
     tree_key,
-    value_hash,
 )
 from pacata.chain.state_tree import EMPTY_ROOT, StateProof, StateTree
 from pacata.chain.transactions import Transaction
@@ -88,10 +88,6 @@ def preference(header: BlockHeader) -> tuple[int, bytes, bytes]:
     inverted_vrf = bytes(255 - b for b in header.vrf_output)
     inverted_hash = bytes(255 - b for b in header.hash)
     return header.height, inverted_vrf, inverted_hash
-
-
-def _value_hash_of(value: bytes | None) -> bytes | None:
-    return None if value is None else value_hash(value)
 
 
 class Chain:
@@ -143,9 +139,7 @@ class Chain:
 
     def _genesis_block(self) -> Block:
         state = self.genesis.initial_state()
-        root, self._genesis_nodes = self.tree.update(
-            EMPTY_ROOT, {tree_key(k): value_hash(v) for k, v in state.items()}
-        )
+        root, self._genesis_nodes = self.tree.update(EMPTY_ROOT, tree_changes(state.items()))
         return Block(self.genesis.header(root), ())
 
     def _write_genesis(self, block: Block) -> None:
@@ -174,7 +168,7 @@ class Chain:
         changed = keys_changed_between(self.store, checkpoint, self._tip)
         root, nodes = self.tree.update(
             checkpoint.state_root,
-            {tree_key(key): _value_hash_of(self.store.get_state(key)) for key in changed},
+            tree_changes((key, self.store.get_state(key)) for key in changed),
         )
         if root != self._tip.state_root:
             raise StoreError(
@@ -328,7 +322,7 @@ class Chain:
             changes, originals = overlay.changes_and_originals()
             root, nodes = self.tree.update(
                 parent.state_root,
-                {tree_key(k): None if v is None else value_hash(v) for k, v in changes.items()},
+                tree_changes(changes.items()),
             )
             if root != block.header.state_root:
                 raise InvalidBlock("state_root does not match the state after the block")
@@ -356,7 +350,7 @@ class Chain:
         # The parent's tree, from the tip's: the undo record holds every key the block changed.
         root, nodes = self.tree.update(
             self._tip.state_root,
-            {tree_key(key): _value_hash_of(value) for key, value in undo.previous},
+            tree_changes(undo.previous),
         )
         if root != parent.state_root:
             raise StoreError(f"undoing block {block.hash.hex()} does not give its parent's root")
@@ -492,10 +486,7 @@ class Chain:
         apply_block_rewards(overlay, ctx, fees)
         root, _ = self.tree.update(
             parent.state_root,
-            {
-                tree_key(k): None if v is None else value_hash(v)
-                for k, v in overlay.changes().items()
-            },
+            tree_changes(overlay.changes().items()),
         )
         header = replace(
             header, tx_root=merkle_root([tx.txid for tx in included]), state_root=root

@@ -11,7 +11,7 @@ record come out of one object and nothing touches the store until the block is k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol, Self, TypeVar
@@ -50,6 +50,11 @@ def tree_key(key: bytes) -> bytes:
 
 def value_hash(encoded: bytes) -> bytes:
     return sha256(encoded)
+
+
+def tree_changes(entries: Iterable[tuple[bytes, bytes | None]]) -> dict[bytes, bytes | None]:
+    """State entries (key, encoded record or None for absent) as state-tree changes."""
+    return {tree_key(key): None if value is None else value_hash(value) for key, value in entries}
 
 
 @dataclass(frozen=True, slots=True)

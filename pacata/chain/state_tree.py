@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol, Self
@@ -178,6 +178,21 @@ def verify_proof(root: bytes, key: bytes, value_hash: bytes | None, proof: State
         else:
             node = sha256(_INTERNAL_PREFIX + node + sibling)
     return node == root
+
+
+def encoded_nodes_under(root: bytes, nodes: Mapping[bytes, bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """The nodes of `nodes` (hash -> encoding) reachable from `root` through nodes of `nodes`:
+    the walk stops at a node `nodes` does not hold (a store holding a node holds all below it)."""
+    stack = [root]
+    while stack:
+        node_hash = stack.pop()
+        encoding = nodes.get(node_hash)
+        if encoding is None:
+            continue
+        yield node_hash, encoding
+        if encoding[0] == _INTERNAL_TAG:
+            stack.append(encoding[1 : 1 + HASH_SIZE])
+            stack.append(encoding[1 + HASH_SIZE :])
 
 
 class StateTree:

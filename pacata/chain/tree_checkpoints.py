@@ -27,32 +27,15 @@ from collections.abc import Iterator
 
 from pacata.chain import schema
 from pacata.chain.chainstore import ChainStore
-from pacata.chain.hashing import HASH_SIZE
 from pacata.chain.headers import BlockHeader
 from pacata.chain.kvstore import WriteBatch
-from pacata.chain.state_tree import NODE_SIZE
+from pacata.chain.state_tree import encoded_nodes_under
 from pacata.errors import StoreError
 
 DEFAULT_CHECKPOINT_BLOCKS = 16
 # About 25 MiB of buffered nodes (hash, encoding and the dict's slot, ~200 bytes each); and
 # below the state tree's cache bound (200,000), which a checkpoint trims to the tip's nodes.
 DEFAULT_CHECKPOINT_NODES = 1 << 17
-
-_INTERNAL_TAG = 0x01
-
-
-def nodes_under(root: bytes, nodes: dict[bytes, bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """The nodes of `nodes` (hash -> encoding) reachable from `root` through nodes of `nodes`."""
-    stack = [root]
-    while stack:
-        node_hash = stack.pop()
-        encoding = nodes.get(node_hash)
-        if encoding is None:
-            continue  # the empty subtree, or a node the store holds with all it reaches
-        yield node_hash, encoding
-        if encoding[0] == _INTERNAL_TAG:
-            stack.append(encoding[1 : 1 + HASH_SIZE])
-            stack.append(encoding[1 + HASH_SIZE : NODE_SIZE])
 
 
 class TreeNodeBuffer:
@@ -98,7 +81,7 @@ class TreeNodeBuffer:
     def stage(self, batch: WriteBatch, tip: BlockHeader) -> None:
         """Puts a checkpoint at `tip` (whose root's nodes are all at hand) into `batch`; call
         `written` once the batch is durable."""
-        ChainStore.stage_tree_nodes(batch, dict(nodes_under(tip.state_root, self._nodes)))
+        ChainStore.stage_tree_nodes(batch, dict(encoded_nodes_under(tip.state_root, self._nodes)))
         batch.put(schema.TREE_CHECKPOINT, tip.hash)
 
     def written(self) -> None:

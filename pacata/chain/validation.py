@@ -16,7 +16,7 @@ from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address
 from pacata.chain.merkle import merkle_root
 from pacata.chain.params import ChainParams
-from pacata.chain.signature_worker import InlineVerifier, SignatureVerifier
+from pacata.chain.signature_worker import SignatureVerifier
 from pacata.chain.state import StateOverlay, StateReader
 from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
 from pacata.errors import InvalidBlock, InvalidTransaction
@@ -69,12 +69,6 @@ class SignatureCheck:
         if bad is None:
             return None
         return InvalidBlock(f"transaction {bad} has an invalid signature")
-
-
-def validate_signatures(block: Block, verifier: SignatureVerifier | None = None) -> None:
-    error = SignatureCheck(block, verifier or InlineVerifier()).error()
-    if error is not None:
-        raise error
 
 
 def execute_block(block: Block, state: StateReader, params: ChainParams) -> StateOverlay:

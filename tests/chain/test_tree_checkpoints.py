@@ -17,8 +17,8 @@ from pacata.chain.kvstore import KeyValueStore, LevelDBStore, MemoryStore, Write
 from pacata.chain.merkle import merkle_root
 from pacata.chain.signature_worker import InlineVerifier, ProcessVerifier
 from pacata.chain.state import Namespace, state_key, tree_key, value_hash
-from pacata.chain.state_tree import EMPTY_ROOT, StateTree, verify_proof
-from pacata.chain.tree_checkpoints import TreeNodeBuffer, nodes_under
+from pacata.chain.state_tree import EMPTY_ROOT, StateTree, encoded_nodes_under, verify_proof
+from pacata.chain.tree_checkpoints import TreeNodeBuffer
 from pacata.errors import InvalidBlock, StoreError
 from pacata.testing import ChainFactory
 from pacata.testing.ledger import PRODUCER_INDEX
@@ -243,15 +243,15 @@ def test_a_bad_signature_outranks_an_execution_error(verifier: InlineVerifier | 
             process.close()
 
 
-def test_nodes_under_descends_only_through_the_given_nodes() -> None:
+def test_encoded_nodes_under_descends_only_through_the_given_nodes() -> None:
     tree_nodes: dict[bytes, bytes] = {}
     tree = StateTree(tree_nodes.get, cache_size=0)
     root, made = tree.update(EMPTY_ROOT, {bytes([i]) * 32: bytes([i]) * 32 for i in range(1, 9)})
-    assert dict(nodes_under(root, made)) == made
+    assert dict(encoded_nodes_under(root, made)) == made
     # Without the root's left child, nothing below it is reached.
     left = made[root][1:33]
     partial = {h: e for h, e in made.items() if h != left}
-    reached = dict(nodes_under(root, partial))
+    reached = dict(encoded_nodes_under(root, partial))
     assert left not in reached and root in reached
     assert len(reached) < len(partial)
 
