@@ -45,6 +45,7 @@ from pacata.chain.state import (
     tree_changes,
     tree_key,
 )
+from pacata.chain.state_cache import StateCache
 from pacata.chain.state_tree import EMPTY_ROOT, StateProof, StateTree
 from pacata.chain.transactions import Transaction
 from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
@@ -102,6 +103,8 @@ class Chain:
         # Transaction signatures are checked by `verifier` while the block executes.
         self.verifier = verifier or default_verifier()
         self.store = ChainStore(kv)
+        # The state at the tip for every reader: the store's, recent records kept decoded.
+        self.state = StateCache(self.store)
         self.genesis = genesis
         self.params = genesis.params
         # New state-tree nodes are written at checkpoints, not with every block.
@@ -252,10 +255,10 @@ class Chain:
         return info is not None and self.store.main_hash_at(info.height) == block_hash
 
     def account(self, address: Address) -> Account:
-        return StateOverlay(self.store).account(address)
+        return StateOverlay(self.state).account(address)
 
     def totals(self) -> ChainTotals:
-        return StateOverlay(self.store).totals()
+        return StateOverlay(self.state).totals()
 
     def account_proof(self, address: Address) -> StateProof:
         """Proof, against `state_root`, of the account's record (or of its absence)."""
@@ -318,7 +321,7 @@ class Chain:
         """
         parent = self._tip
         try:
-            overlay = execute_block(block, self.store, self.params)
+            overlay = execute_block(block, self.state, self.params)
             changes, originals = overlay.changes_and_originals()
             root, nodes = self.tree.update(
                 parent.state_root,
@@ -326,18 +329,19 @@ class Chain:
             )
             if root != block.header.state_root:
                 raise InvalidBlock("state_root does not match the state after the block")
+            # The batch is built before the verdict too: it is only written after it.
+            batch = WriteBatch()
+            info = BlockInfo(block.height, parent.hash, BlockStatus.VALID)
+            ChainStore.stage_block(batch, block, info, encoded or block.encode())
+            ChainStore.stage_connect(batch, block, changes, UndoRecord(tuple(originals.items())))
         except BaseException:
             if signatures is not None and (error := signatures.error()) is not None:
                 raise error from None
             raise
         if signatures is not None and (error := signatures.error()) is not None:
             raise error
-        undo = UndoRecord(tuple(originals.items()))
-        batch = WriteBatch()
-        info = BlockInfo(block.height, parent.hash, BlockStatus.VALID)
-        ChainStore.stage_block(batch, block, info, encoded or block.encode())
-        ChainStore.stage_connect(batch, block, changes, undo)
         self._write_moving_tip(batch, block.header, nodes)
+        self.state.committed(changes, overlay.records())
 
     def _disconnect_tip(self) -> Block:
         block = self.block(self._tip.hash)
@@ -357,6 +361,7 @@ class Chain:
         batch = WriteBatch()
         ChainStore.stage_disconnect(batch, block, undo)
         self._write_moving_tip(batch, parent, nodes)
+        self.state.reverted(undo.previous)
         return block
 
     def _write_moving_tip(
@@ -434,7 +439,7 @@ class Chain:
         """The proof that `address` won `slot` on top of the tip, or None if it did not."""
         if slot <= self._tip.slot:
             return None
-        return prove_leadership(StateOverlay(self.store), vrf_key, address, slot, self.params)
+        return prove_leadership(StateOverlay(self.state), vrf_key, address, slot, self.params)
 
     def build_block(
         self,
@@ -450,7 +455,7 @@ class Chain:
         candidates left out with the reason.
         """
         parent = self._tip
-        overlay = StateOverlay(self.store)
+        overlay = StateOverlay(self.state)
         header = BlockHeader(
             height=parent.height + 1,
             prev_hash=parent.hash,

@@ -111,7 +111,7 @@ class Mempool:
             raise MempoolRejected("invalid signature")
         sender = tx.sender_address
         account = release_matured(
-            StateOverlay(self.chain.store).account(sender), self.chain.height + 1
+            StateOverlay(self.chain.state).account(sender), self.chain.height + 1
         )
         if tx.nonce < account.nonce:
             raise MempoolRejected(f"nonce {tx.nonce} already used (next is {account.nonce})")
@@ -175,7 +175,7 @@ class Mempool:
 
     def select(self, max_count: int, max_bytes: int) -> list[Transaction]:
         """Executable transactions for the next block, best fee per byte first."""
-        state = StateOverlay(self.chain.store)
+        state = StateOverlay(self.chain.state)
         heads: list[tuple[int, int, Address, int]] = []
         for sender, pending in self._by_sender.items():
             nonce = state.account(sender).nonce

@@ -11,10 +11,11 @@ record come out of one object and nothing touches the store until the block is k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol, Self, TypeVar
+from functools import lru_cache
+from typing import Protocol, Self, TypeVar, runtime_checkable
 
 from pacata.chain.codec import Reader, WireObject, Writer
 from pacata.chain.hashing import HASH_SIZE, sha256, tagged_hash
@@ -43,6 +44,8 @@ def state_key(namespace: Namespace, natural_id: bytes) -> bytes:
     return _NAMESPACE_PREFIXES[namespace] + natural_id
 
 
+# Each block hashes the state keys it changes into tree keys; the same accounts recur.
+@lru_cache(maxsize=1 << 16)
 def tree_key(key: bytes) -> bytes:
     """Where the state tree keeps the entry of state key `key`."""
     return tagged_hash(_TREE_KEY_TAG, key)
@@ -206,13 +209,24 @@ class StateReader(Protocol):
         """The encoded record at state key `key`, or None."""
 
 
+@runtime_checkable
+class RecordReader(StateReader, Protocol):
+    """A `StateReader` that may hold records already decoded (`state_cache.StateCache`)."""
+
+    def read_record(
+        self, key: bytes, decode: Callable[[bytes], R]
+    ) -> tuple[bytes | None, R | None]:
+        """The encoded record at `key` and `decode` of it, or (None, None)."""
+
+
 class StateOverlay:
     """A writable view over a `StateReader`; changes stay here until taken with `changes()`."""
 
-    __slots__ = ("_base", "_decoded", "_originals", "_read_values")
+    __slots__ = ("_base", "_decoded", "_originals", "_read_record", "_read_values")
 
     def __init__(self, base: StateReader) -> None:
         self._base = base
+        self._read_record = base.read_record if isinstance(base, RecordReader) else None
         # state key -> decoded record (None: deleted or absent), for every key read or written
         self._decoded: dict[bytes, WireObject | None] = {}
         # state key -> encoded value in the base, for every key written
@@ -230,9 +244,13 @@ class StateOverlay:
     def _read(self, key: bytes, decode: Callable[[bytes], R]) -> R | None:
         if key in self._decoded:
             return self._decoded[key]  # type: ignore[return-value]
-        raw = self._base.get_state(key)
+        record: R | None
+        if self._read_record is not None:
+            raw, record = self._read_record(key, decode)
+        else:
+            raw = self._base.get_state(key)
+            record = None if raw is None else decode(raw)
         self._read_values[key] = raw
-        record = None if raw is None else decode(raw)
         self._decoded[key] = record
         return record
 
@@ -303,6 +321,10 @@ class StateOverlay:
                 changes[key] = new
                 originals[key] = original
         return changes, originals
+
+    def records(self) -> Mapping[bytes, WireObject | None]:
+        """The decoded record of every key read or written (None: absent or deleted)."""
+        return self._decoded
 
     def written_keys(self) -> Iterator[bytes]:
         return iter(self._originals)

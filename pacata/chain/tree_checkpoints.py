@@ -33,9 +33,10 @@ from pacata.chain.state_tree import encoded_nodes_under
 from pacata.errors import StoreError
 
 DEFAULT_CHECKPOINT_BLOCKS = 16
-# About 25 MiB of buffered nodes (hash, encoding and the dict's slot, ~200 bytes each); and
-# below the state tree's cache bound (200,000), which a checkpoint trims to the tip's nodes.
-DEFAULT_CHECKPOINT_NODES = 1 << 17
+# About 50 MiB of buffered nodes (hash, encoding and the dict's slot, ~200 bytes each, the
+# encodings shared with the tree's cache); and half the tree's cache bound
+# (`state_tree.DEFAULT_CACHE_SIZE`), which a checkpoint trims to the tip's nodes.
+DEFAULT_CHECKPOINT_NODES = 1 << 18
 
 
 class TreeNodeBuffer:

@@ -305,7 +305,7 @@ async def get_account(request: web.Request) -> web.StreamResponse:
         raise BadRequest(f"address: not a pac1 address ({exc})") from None
     with_proof = _query_bool(request, "proof")
     key = state_key(Namespace.ACCOUNT, address.raw)
-    record = chain.store.get_state(key)
+    record = chain.state.get_state(key)
     proof: dict[str, Any] | None = None
     if with_proof:
         proof = {
