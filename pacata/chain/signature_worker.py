@@ -13,16 +13,23 @@ while its main thread executes the block, and collects the verdict before the wr
   first use and ended (by its pid) in `close` or at exit. It serves one batch at a time; a
   second caller meanwhile, a batch smaller than `min_batch` or a child that died or stalled is
   verified inline, so the verdict never depends on the child being there.
+- Work is shared: the child checks the batch from the front, in chunks; a caller that asks for
+  the verdict before it has come checks chunks from the back meanwhile, and after each one tells
+  the child where it may stop. When two cores run slower together than one alone (hyperthreads,
+  a busy host), neither side waits on the other for long.
 
-Wire format on the child's stdin/stdout: a request is a little-endian u32 count and that many
-129-byte items (33-byte public key, 32-byte digest, 64-byte signature); the reply is a
-little-endian i32, the index of the first item that does not verify or -1.
+Wire format on the child's stdin/stdout (integers little-endian): a request is `R`, a u32 count
+and that many 129-byte items (33-byte public key, 32-byte digest, 64-byte signature); a stop is
+`S` and a u32 index: the items from there on are checked by the caller. The reply is an i32, the
+index of the first item that does not verify or -1, and a u32: every item before it was checked
+(the first bad index plus one, or at least the lowest stop the child read).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import logging
 import os
 import select
@@ -46,8 +53,13 @@ log = logging.getLogger(__name__)
 
 SignatureItem = tuple[bytes, bytes, bytes]
 ITEM_SIZE = PUBLIC_KEY_SIZE + DIGEST_SIZE + SIGNATURE_SIZE
+_REQUEST = b"R"
+_STOP = b"S"
 _COUNT = struct.Struct("<I")
-_VERDICT = struct.Struct("<i")
+_VERDICT = struct.Struct("<iI")
+# Signatures the child checks between looks for a stop, and the caller between looks for the
+# verdict: about 2 ms each, so the two overlap by little when they meet.
+CHUNK = 64
 # Below this many signatures the round trip to the child costs more than it hides.
 DEFAULT_MIN_BATCH = 128
 # How long a verdict may take before the child is taken for stuck (a block holds at most a few
@@ -100,8 +112,10 @@ def _encode_request(items: Sequence[SignatureItem]) -> bytes | None:
             or len(signature) != SIGNATURE_SIZE
         ):
             return None
-    return _COUNT.pack(len(items)) + b"".join(
-        public_key + digest + signature for public_key, digest, signature in items
+    return (
+        _REQUEST
+        + _COUNT.pack(len(items))
+        + b"".join(public_key + digest + signature for public_key, digest, signature in items)
     )
 
 
@@ -130,11 +144,16 @@ class ProcessVerifier:
         min_batch: int = DEFAULT_MIN_BATCH,
         threads: int | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        share: bool = True,
     ) -> None:
         # The caller's thread keeps one core busy, so the child takes the others (at least one).
         self.threads = threads or max(1, (os.cpu_count() or 1) - 1)
         self.min_batch = min_batch
         self.timeout_s = timeout_s
+        # Whether the caller checks chunks from the back while it waits for the verdict.
+        self.share = share
+        # How many items of the last batch collected the caller checked itself.
+        self.caller_checked = 0
         self._busy = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
         self._closed = False
@@ -178,9 +197,11 @@ class ProcessVerifier:
                 continue
 
     def _collect(self, items: Sequence[SignatureItem]) -> int | None:
+        own: tuple[int, int | None] = (len(items), None)
+        self.caller_checked = 0
         try:
             try:
-                reply = self._read_verdict()
+                reply, own = self._verdict_while_helping(items)
             except OSError as exc:
                 self._discard_child(f"the verifier process failed: {exc}")
                 reply = None
@@ -192,17 +213,61 @@ class ProcessVerifier:
             self._busy.release()
         if reply is None:
             return first_invalid_signature(items)
-        (bad,) = _VERDICT.unpack(reply)
-        if not -1 <= bad < len(items):
-            self._discard_child(f"the verifier process answered {bad} for {len(items)} items")
+        bad, checked = _VERDICT.unpack(reply)
+        helped_from, own_bad = own
+        self.caller_checked = len(items) - helped_from
+        # Every item is checked once the child's part reaches the caller's, or a bad one is found.
+        if not (-1 <= bad < len(items) and checked <= len(items)) or (
+            bad < 0 and checked < helped_from
+        ):
+            self._discard_child(
+                f"the verifier process answered ({bad}, {checked}) for {len(items)} items"
+            )
             return first_invalid_signature(items)
-        return None if bad < 0 else bad
+        found = [index for index in (None if bad < 0 else bad, own_bad) if index is not None]
+        return min(found, default=None)
 
-    def _read_verdict(self) -> bytes | None:
+    def _verdict_while_helping(
+        self, items: Sequence[SignatureItem]
+    ) -> tuple[bytes | None, tuple[int, int | None]]:
+        """The child's reply, and (from, bad): the caller checked items [from, len) while it
+        waited, and the first bad one there (None if all verify)."""
+        start = len(items)
+        own_bad: int | None = None
+        reply: bytes | None = None
+        while self.share and own_bad is None and start > 0:
+            reply = self._read_verdict(wait=False)
+            if reply is not None:
+                break
+            below = max(0, start - CHUNK)
+            found = first_invalid_signature(items[below:start], 1)
+            start = below
+            if found is not None:
+                own_bad = below + found
+            self._send_stop(start)
+        if reply is None:
+            reply = self._read_verdict(wait=True)
+        return reply, (start, own_bad)
+
+    def _send_stop(self, index: int) -> None:
+        """Tells the child it may stop at `index`; skipped if its input is full (a stalled
+        child), which only means it checks more than it needs to."""
+        child = self._child
+        if child is None or child.stdin is None:
+            return
+        # At most PIPE_BUF bytes: written whole or not at all.
+        with contextlib.suppress(BlockingIOError):
+            os.write(child.stdin.fileno(), _STOP + _COUNT.pack(index))
+
+    def _read_verdict(self, wait: bool) -> bytes | None:
+        """The child's reply; without `wait`, None if it has not begun to come. A child that
+        failed is discarded, and None returned."""
         child = self._child
         if child is None or child.stdout is None:
             return None
         fd = child.stdout.fileno()
+        if not wait and not select.select([fd], [], [], 0)[0]:
+            return None
         reply = b""
         deadline = time.monotonic() + self.timeout_s
         while len(reply) < _VERDICT.size:
@@ -289,19 +354,59 @@ def default_verifier() -> SignatureVerifier:
 # -- the child ---------------------------------------------------------------------------------
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
-    data = stream.read(size)
-    return data if len(data) == size else None
+class _Inbox:
+    """The child's input: requests, read whole, and stops, looked for without waiting."""
 
+    __slots__ = ("_buffer", "_ended", "_fd", "_stream")
 
-def serve(requests: BinaryIO, replies: BinaryIO, threads: int) -> None:
-    """Answers requests until the input ends."""
-    while (head := _read_exactly(requests, _COUNT.size)) is not None:
-        (count,) = _COUNT.unpack(head)
-        body = _read_exactly(requests, count * ITEM_SIZE)
-        if body is None:
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+        self._ended = False
+        try:
+            self._fd: int | None = stream.fileno()
+        except (OSError, io.UnsupportedOperation):
+            self._fd = None  # an in-memory stream: everything it holds is there at once
+
+    def _fill(self, wait: bool) -> None:
+        if self._ended:
             return
-        items = [
+        if self._fd is None:
+            chunk = self._stream.read()
+        elif wait or select.select([self._fd], [], [], 0)[0]:
+            chunk = os.read(self._fd, 1 << 16)
+        else:
+            return
+        if chunk:
+            self._buffer += chunk
+        else:
+            self._ended = True
+
+    def _take(self, size: int) -> bytes | None:
+        """`size` bytes, waiting for them; None if the input ends first."""
+        while len(self._buffer) < size and not self._ended:
+            self._fill(wait=True)
+        if len(self._buffer) < size:
+            return None
+        taken = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return taken
+
+    def next_request(self) -> list[SignatureItem] | None:
+        """The next request's items (stops left from the last batch are passed over); None at
+        the end of the input, or if it ends inside a request."""
+        while (kind := self._take(1)) == _STOP:
+            if self._take(_COUNT.size) is None:
+                return None
+        if kind != _REQUEST:
+            if kind is not None:
+                raise ValueError(f"unknown message {kind!r} on the verifier's input")
+            return None
+        head = self._take(_COUNT.size)
+        body = None if head is None else self._take(_COUNT.unpack(head)[0] * ITEM_SIZE)
+        if body is None:
+            return None
+        return [
             (
                 body[at : at + PUBLIC_KEY_SIZE],
                 body[at + PUBLIC_KEY_SIZE : at + PUBLIC_KEY_SIZE + DIGEST_SIZE],
@@ -309,8 +414,43 @@ def serve(requests: BinaryIO, replies: BinaryIO, threads: int) -> None:
             )
             for at in range(0, len(body), ITEM_SIZE)
         ]
-        bad = first_invalid_signature(items, threads)
-        replies.write(_VERDICT.pack(-1 if bad is None else bad))
+
+    def stop_at(self, end: int) -> int:
+        """`end`, or the lowest stop that has come since, without waiting. A request never
+        comes while a batch is checked (the caller waits for its reply first)."""
+        self._fill(wait=False)
+        buffer = self._buffer
+        size = 1 + _COUNT.size
+        while len(buffer) >= size and buffer[:1] == _STOP:
+            end = min(end, _COUNT.unpack_from(buffer, 1)[0])
+            del buffer[:size]
+        return end
+
+
+def check_until_stopped(
+    items: Sequence[SignatureItem], inbox: _Inbox, threads: int
+) -> tuple[int | None, int]:
+    """(first bad index or None, how many items from the front were checked), looking for a
+    stop after each chunk."""
+    chunk = CHUNK if threads <= 1 else 2 * CHUNK * threads
+    end = len(items)
+    done = 0
+    while done < end:
+        upto = min(done + chunk, end)
+        bad = first_invalid_signature(items[done:upto], threads)
+        if bad is not None:
+            return done + bad, done + bad + 1
+        done = upto
+        end = inbox.stop_at(end)
+    return None, done
+
+
+def serve(requests: BinaryIO, replies: BinaryIO, threads: int) -> None:
+    """Answers requests until the input ends."""
+    inbox = _Inbox(requests)
+    while (items := inbox.next_request()) is not None:
+        bad, checked = check_until_stopped(items, inbox, threads)
+        replies.write(_VERDICT.pack(-1 if bad is None else bad, checked))
         replies.flush()
 
 

@@ -30,48 +30,58 @@ R = TypeVar("R", bound=WireObject)
 
 DEFAULT_SIZE = 1 << 17
 
-# A cached entry: the stored encoding (None: absent) and, once known, its decoded record.
-_Entry = tuple[bytes | None, WireObject | None]
+# What `dict.get` gives for a key the cache does not hold (None is a value it holds: the key is
+# absent from the state). The empty encoding, which no state record has; one that did would
+# only be read from the store each time, never wrongly.
+_MISSING = b""
 
 
 class StateCache(StateReader):
     """A `StateReader` over `base` (the store) keeping decoded records of recent keys."""
 
-    __slots__ = ("_base", "_entries", "size")
+    __slots__ = ("_base", "_raw", "_records", "size")
 
     def __init__(self, base: StateReader, size: int = DEFAULT_SIZE) -> None:
         if size < 1:
             raise ValueError("a state cache holds at least one entry")
         self._base = base
         self.size = size
-        self._entries: dict[bytes, _Entry] = {}
+        # Two dicts rather than one of (encoding, record) pairs: bytes and None are not tracked
+        # by the cyclic garbage collector, and a pair per key written would be, every block.
+        self._raw: dict[bytes, bytes | None] = {}  # key -> stored encoding (None: absent)
+        self._records: dict[bytes, WireObject] = {}  # key -> decoded record, for keys of _raw
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._raw)
 
     def __iter__(self) -> Iterator[bytes]:
         """The state keys the cache holds."""
-        return iter(list(self._entries))
+        return iter(list(self._raw))
 
     def get_state(self, key: bytes) -> bytes | None:
-        entry = self._entries.get(key)
-        return self._base.get_state(key) if entry is None else entry[0]
+        raw = self._raw.get(key, _MISSING)
+        return self._base.get_state(key) if raw is _MISSING else raw
 
     def read_record(
         self, key: bytes, decode: Callable[[bytes], R]
     ) -> tuple[bytes | None, R | None]:
         """The stored encoding at `key` and the record `decode` makes of it (None, None when
         absent); a `DecodeError` of `decode` propagates and caches nothing."""
-        entry = self._entries.get(key)
-        if entry is None:
+        raw = self._raw.get(key, _MISSING)
+        if raw is None:
+            return None, None
+        if raw is _MISSING:
             raw = self._base.get_state(key)
+            if raw is None:
+                self._put(key, None, None)
+                return None, None
         else:
-            raw, cached = entry
+            cached = self._records.get(key)
             # `decode` is a bound classmethod, `Account.decode`: equal for the same class.
-            if raw is None or (cached is not None and type(cached).decode == decode):
+            if cached is not None and type(cached).decode == decode:
                 return raw, cached  # type: ignore[return-value]
-        record = None if raw is None else decode(raw)
-        self._put(key, (raw, record))
+        record = decode(raw)
+        self._put(key, raw, record)
         return raw, record
 
     def committed(
@@ -79,25 +89,35 @@ class StateCache(StateReader):
     ) -> None:
         """A block's `changes` (key -> new encoding) are durable; `records` holds the decoded
         record of each of their keys, as the block's overlay does (`StateOverlay.records`)."""
-        entries = self._entries
+        raws = self._raw
+        decoded = self._records
         for key, raw in changes.items():
-            entries[key] = (raw, records.get(key))
+            raws[key] = raw
+            record = records.get(key)
+            if record is None:
+                decoded.pop(key, None)
+            else:
+                decoded[key] = record
         self._trim()
 
     def reverted(self, previous: Iterable[tuple[bytes, bytes | None]]) -> None:
         """A block was disconnected: its keys hold their `previous` encodings again."""
-        entries = self._entries
         for key, raw in previous:
-            entries[key] = (raw, None)
+            self._raw[key] = raw
+            self._records.pop(key, None)
         self._trim()
 
-    def _put(self, key: bytes, entry: _Entry) -> None:
-        self._entries[key] = entry
-        if len(self._entries) > self.size:
+    def _put(self, key: bytes, raw: bytes | None, record: WireObject | None) -> None:
+        self._raw[key] = raw
+        if record is not None:
+            self._records[key] = record
+        if len(self._raw) > self.size:
             self._trim()
 
     def _trim(self) -> None:
-        entries = self._entries
-        if len(entries) > self.size:
+        raws = self._raw
+        if len(raws) > self.size:
             keep = self.size * 3 // 4
-            self._entries = dict(islice(entries.items(), len(entries) - keep, None))
+            self._raw = dict(islice(raws.items(), len(raws) - keep, None))
+            kept = self._raw
+            self._records = {key: r for key, r in self._records.items() if key in kept}

@@ -1,7 +1,7 @@
 """Signature verification beside the caller (pacata/chain/signature_worker.py): `InlineVerifier`
 and `ProcessVerifier` give the verdicts `keys.first_invalid_signature` gives, the process one
 really uses its child and falls back to inline checking whenever the child cannot answer, and
-`serve` speaks the wire format (u32 count, 129-byte items; i32 verdict) the module describes."""
+`serve` speaks the wire format (requests, stops; verdicts) the module describes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import random
 import select
 import signal
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -164,7 +165,8 @@ def inline_calls(monkeypatch: pytest.MonkeyPatch) -> InlineCalls:
 
 @pytest.fixture
 def process_verifier() -> Iterator[ProcessVerifier]:
-    verifier = ProcessVerifier(min_batch=1)
+    # Unshared: these tests count the inline checks that stand in for the child.
+    verifier = ProcessVerifier(min_batch=1, share=False)
     try:
         yield verifier
     finally:
@@ -174,12 +176,12 @@ def process_verifier() -> Iterator[ProcessVerifier]:
 # --- one contract, both verifiers -----------------------------------------------------------
 
 
-@pytest.fixture(params=["inline", "process"])
+@pytest.fixture(params=["inline", "process", "process-unshared"])
 def verifier(request: pytest.FixtureRequest) -> Iterator[SignatureVerifier]:
     if request.param == "inline":
         yield InlineVerifier()
         return
-    process = ProcessVerifier(min_batch=1)
+    process = ProcessVerifier(min_batch=1, share=request.param == "process")
     try:
         yield process
     finally:
@@ -273,7 +275,7 @@ def test_child_process_gives_the_verdict(
 ) -> None:
     # The parent may not verify anything: only the child can answer.
     monkeypatch.setattr(signature_worker, "first_invalid_signature", InlineCalls(allowed=False))
-    verifier = ProcessVerifier(min_batch=BATCH_SIZE)
+    verifier = ProcessVerifier(min_batch=BATCH_SIZE, share=False)
     try:
         assert verifier.pid is None
         assert verifier.start(batch).first_invalid() is None
@@ -297,7 +299,7 @@ def test_child_process_gives_the_verdict(
 def test_batch_below_min_batch_starts_no_child(
     batch: tuple[SignatureItem, ...], inline_calls: InlineCalls
 ) -> None:
-    verifier = ProcessVerifier(min_batch=10)
+    verifier = ProcessVerifier(min_batch=10, share=False)
     try:
         assert verifier.start(spoiled(batch[:9], {4: "other key"})).first_invalid() == 4
         assert verifier.start(batch[:9]).first_invalid() is None
@@ -387,7 +389,7 @@ def test_stalled_child_times_out_and_is_ended(
     batch: tuple[SignatureItem, ...], inline_calls: InlineCalls
 ) -> None:
     timeout_s = 0.5
-    verifier = ProcessVerifier(min_batch=1, timeout_s=timeout_s)
+    verifier = ProcessVerifier(min_batch=1, timeout_s=timeout_s, share=False)
     stopped: int | None = None
     try:
         stopped = pid = stop_the_child(verifier, batch)
@@ -413,7 +415,7 @@ def test_a_stalled_child_cannot_block_the_sending_of_a_large_batch(
 ) -> None:
     """A request larger than a pipe holds: `start` gives up after `timeout_s` too."""
     timeout_s = 0.5
-    verifier = ProcessVerifier(min_batch=1, timeout_s=timeout_s)
+    verifier = ProcessVerifier(min_batch=1, timeout_s=timeout_s, share=False)
     large = list(batch) * 6  # 1,200 items, about 155 KB: more than a 64 KiB pipe
     stopped: int | None = None
     try:
@@ -459,7 +461,7 @@ def test_an_interrupted_wait_leaves_no_stale_verdict_for_the_next_batch(
 def test_close_ends_the_child_and_later_batches_are_checked_inline(
     batch: tuple[SignatureItem, ...], inline_calls: InlineCalls
 ) -> None:
-    verifier = ProcessVerifier(min_batch=1)
+    verifier = ProcessVerifier(min_batch=1, share=False)
     pid: int | None = None
     try:
         assert verifier.start(batch).first_invalid() is None
@@ -487,11 +489,15 @@ def test_close_ends_the_child_and_later_batches_are_checked_inline(
 
 
 def request(items: Sequence[SignatureItem]) -> bytes:
-    return struct.pack("<I", len(items)) + b"".join(a + b + c for a, b, c in items)
+    return b"R" + struct.pack("<I", len(items)) + b"".join(a + b + c for a, b, c in items)
 
 
-def reply(bad: int) -> bytes:
-    return struct.pack("<i", bad)
+def stop(index: int) -> bytes:
+    return b"S" + struct.pack("<I", index)
+
+
+def reply(bad: int, checked: int) -> bytes:
+    return struct.pack("<iI", bad, checked)
 
 
 def serve_bytes(data: bytes) -> bytes:
@@ -504,10 +510,10 @@ def serve_bytes(data: bytes) -> bytes:
 def test_serve_answers_each_request_in_turn(batch: tuple[SignatureItem, ...]) -> None:
     bad = spoiled(batch[:20], {13: "high s", 17: "flipped bit"})
     replies = serve_bytes(request(batch[:20]) + request(bad))
-    assert replies == reply(-1) + reply(13)
-    assert struct.unpack("<2i", replies) == (-1, 13)
+    assert replies == reply(-1, 20) + reply(13, 14)
+    assert struct.unpack("<iIiI", replies) == (-1, 20, 13, 14)
     assert serve_bytes(request([]) + request(batch[:1]) + request(bad[13:])) == (
-        reply(-1) + reply(-1) + reply(0)
+        reply(-1, 0) + reply(-1, 1) + reply(0, 1)
     )
 
 
@@ -515,13 +521,122 @@ def test_serve_with_no_input_answers_nothing() -> None:
     assert serve_bytes(b"") == b""
 
 
-@pytest.mark.parametrize("cut", [1, 3, 4, 5, 4 + 129, 4 + 3 * 129 - 1])
+@pytest.mark.parametrize("cut", [1, 3, 5, 6, 5 + 129, 5 + 3 * 129 - 1])
 def test_serve_stops_without_a_reply_at_a_truncated_request(
     batch: tuple[SignatureItem, ...], cut: int
 ) -> None:
     whole = request(batch[:3])
-    assert len(whole) == 4 + 3 * 129
+    assert len(whole) == 5 + 3 * 129
     assert serve_bytes(whole[:cut]) == b""
     # Earlier whole requests are answered; the truncated one ends the loop.
     bad = spoiled(batch[:3], {1: "other key"})
-    assert serve_bytes(request(bad) + whole[:cut]) == reply(1)
+    assert serve_bytes(request(bad) + whole[:cut]) == reply(1, 2)
+
+
+# --- sharing: the caller checks from the back while it waits ----------------------------------
+
+
+def test_serve_stops_where_a_stop_says(batch: tuple[SignatureItem, ...]) -> None:
+    assert serve_bytes(request(batch) + stop(64)) == reply(-1, 64)
+    bad = spoiled(batch, {100: "flipped bit"})
+    # The caller checks from 64 on: the bad item there is its to find, not the child's.
+    assert serve_bytes(request(bad) + stop(64)) == reply(-1, 64)
+    assert serve_bytes(request(bad) + stop(150)) == reply(100, 101)
+    # The child stops at the lowest stop it has read (looking after each chunk).
+    assert serve_bytes(request(batch) + stop(150) + stop(70) + stop(90)) == reply(-1, 70)
+    assert serve_bytes(request(batch) + stop(10)) == reply(-1, 64)
+
+
+def test_serve_passes_over_stops_left_from_an_earlier_batch(
+    batch: tuple[SignatureItem, ...],
+) -> None:
+    assert serve_bytes(stop(3) + request(batch[:10])) == reply(-1, 10)
+    assert serve_bytes(request(batch[:10]) + stop(3) + stop(0) + request(batch[:20])) == (
+        reply(-1, 10) + reply(-1, 20)
+    )
+    # A stop cut short by the end of the input ends the loop like a cut request.
+    assert serve_bytes(request(batch[:5]) + stop(1)[:3]) == reply(-1, 5)
+
+
+def test_serve_refuses_an_unknown_message(batch: tuple[SignatureItem, ...]) -> None:
+    with pytest.raises(ValueError, match="unknown message"):
+        serve_bytes(b"X" + request(batch[:2]))
+
+
+@pytest.fixture(scope="module")
+def pipe_sized_batch() -> tuple[SignatureItem, ...]:
+    """Fits the child's input pipe whole (64 KiB), so a stopped child still takes it."""
+    keys = [seeded_key(i) for i in range(8)]
+    items = []
+    for i in range(6 * signature_worker.CHUNK + 16):
+        digest = digest_of(b"shared item %d" % i)
+        items.append((keys[i % 8].public_key, digest, keys[i % 8].sign(digest)))
+    return tuple(items)
+
+
+@needs_proc
+@pytest.mark.parametrize(
+    ("bad_at", "caller_checked"),
+    [
+        ({}, 400),  # everything: the child was stopped the whole time
+        ({300: "high s"}, 400 - 272),  # down to the chunk of its bad item
+        ({10: "other key", 300: "high s"}, 400 - 272),  # the child's lower bad item wins
+    ],
+)
+def test_the_caller_checks_from_the_back_while_the_child_cannot(
+    pipe_sized_batch: tuple[SignatureItem, ...],
+    bad_at: dict[int, str],
+    caller_checked: int,
+) -> None:
+    items = spoiled(pipe_sized_batch, bad_at)
+    assert len(items) == 400
+    verifier = ProcessVerifier(min_batch=1, threads=1)
+    stops: list[int] = []
+    send_stop = verifier._send_stop
+
+    def recorded(index: int) -> None:
+        stops.append(index)
+        send_stop(index)
+
+    verifier._send_stop = recorded  # type: ignore[method-assign]
+    pid = stop_the_child(verifier, pipe_sized_batch[:8])
+    stops.clear()  # the warm-up batch's
+    outcome: list[int | None] = []
+    try:
+        pending = verifier.start(items)
+        waiter = threading.Thread(target=lambda: outcome.append(pending.first_invalid()))
+        waiter.start()
+        last_stop = 400 - caller_checked
+        wait_until(lambda: last_stop in stops, f"the caller has checked down to {last_stop}")
+        os.kill(pid, signal.SIGCONT)
+        waiter.join(DEADLINE_S)
+        assert not waiter.is_alive()
+        assert outcome == [reference_verdict(items)]
+        assert verifier.caller_checked == caller_checked
+        # One stop after each chunk, from the back down.
+        expected = [max(0, 400 - 64 * k) for k in range(1, 8)]
+        assert stops == expected[: expected.index(last_stop) + 1]
+        # The child's answer was taken: the same child serves the next batch.
+        assert verifier.pid == pid
+        assert verifier.start(items).first_invalid() == reference_verdict(items)
+    finally:
+        end_verifier(verifier, pid)
+
+
+@needs_proc
+def test_a_shared_batch_gets_the_verdict_of_a_plain_one(
+    batch: tuple[SignatureItem, ...],
+) -> None:
+    verifier = ProcessVerifier(min_batch=1, threads=1)
+    try:
+        for positions in (
+            {},
+            {0: "flipped bit"},
+            {199: "high s"},
+            {57: "other key", 130: "high s"},
+        ):
+            items = spoiled(batch, positions)
+            assert verifier.start(items).first_invalid() == reference_verdict(items)
+            assert 0 <= verifier.caller_checked <= len(items)
+    finally:
+        end_verifier(verifier)
