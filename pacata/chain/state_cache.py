@@ -21,10 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pacata.chain.codec import WireObject
-from pacata.chain.state import StateReader
+
+if TYPE_CHECKING:
+    # state.py imports this module (`StateOverlay` asks a cache for decoded records).
+    from pacata.chain.state import StateReader
 
 R = TypeVar("R", bound=WireObject)
 
@@ -36,7 +39,7 @@ DEFAULT_SIZE = 1 << 17
 _MISSING = b""
 
 
-class StateCache(StateReader):
+class StateCache:
     """A `StateReader` over `base` (the store) keeping decoded records of recent keys."""
 
     __slots__ = ("_base", "_raw", "_records", "size")

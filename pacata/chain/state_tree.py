@@ -198,8 +198,8 @@ def encoded_nodes_under(root: bytes, nodes: Mapping[bytes, bytes]) -> Iterator[t
             continue
         yield node_hash, encoding
         if encoding[0] == _INTERNAL_TAG:
-            stack.append(encoding[1 : 1 + HASH_SIZE])
-            stack.append(encoding[1 + HASH_SIZE :])
+            stack.append(encoding[1:_MIDDLE])
+            stack.append(encoding[_MIDDLE:])
 
 
 class StateTree:
@@ -231,18 +231,8 @@ class StateTree:
     def retain(self, root: bytes) -> None:
         """Drops every cached node that is not under `root` (what is under it and not cached
         stays uncached)."""
-        cache = self._cache
-        kept: dict[bytes, _Node] = {}
-        stack = [root]
-        while stack:
-            node = cache.get(node_hash := stack.pop())
-            if node is None:
-                continue
-            kept[node_hash] = node
-            if node[0]:
-                stack.append(node[1:_MIDDLE])
-                stack.append(node[_MIDDLE:])
-        self._cache = kept
+        # The cache holds encodings, as the store does: the checkpoint's walk serves both.
+        self._cache = dict(encoded_nodes_under(root, self._cache))
 
     def _load(self, node_hash: bytes) -> _Node:
         node = self._cache.get(node_hash)
