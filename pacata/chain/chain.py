@@ -320,12 +320,13 @@ class Chain:
         written before the verdict; a bad signature outranks whatever the execution found.
         """
         parent = self._tip
+        # The update puts its nodes straight into the checkpoint buffer; a refused block's go.
+        mark = self.tree_nodes.mark()
         try:
             overlay = execute_block(block, self.state, self.params)
             changes, originals = overlay.changes_and_originals()
-            root, nodes = self.tree.update(
-                parent.state_root,
-                tree_changes(changes.items()),
+            root, _ = self.tree.update(
+                parent.state_root, tree_changes(changes.items()), into=self.tree_nodes.nodes
             )
             if root != block.header.state_root:
                 raise InvalidBlock("state_root does not match the state after the block")
@@ -335,12 +336,14 @@ class Chain:
             ChainStore.stage_block(batch, block, info, encoded or block.encode())
             ChainStore.stage_connect(batch, block, changes, UndoRecord(tuple(originals.items())))
         except BaseException:
+            self.tree_nodes.discard_since(mark)
             if signatures is not None and (error := signatures.error()) is not None:
                 raise error from None
             raise
         if signatures is not None and (error := signatures.error()) is not None:
+            self.tree_nodes.discard_since(mark)
             raise error
-        self._write_moving_tip(batch, block.header, nodes)
+        self._write_moving_tip(batch, block.header)
         self.state.committed(changes, overlay.records())
 
     def _disconnect_tip(self) -> Block:
@@ -352,23 +355,23 @@ class Chain:
             raise StoreError("the parent of the disconnected tip is missing")
         undo = self.store.undo_record(block.hash)
         # The parent's tree, from the tip's: the undo record holds every key the block changed.
-        root, nodes = self.tree.update(
-            self._tip.state_root,
-            tree_changes(undo.previous),
+        mark = self.tree_nodes.mark()
+        root, _ = self.tree.update(
+            self._tip.state_root, tree_changes(undo.previous), into=self.tree_nodes.nodes
         )
         if root != parent.state_root:
+            self.tree_nodes.discard_since(mark)
             raise StoreError(f"undoing block {block.hash.hex()} does not give its parent's root")
         batch = WriteBatch()
         ChainStore.stage_disconnect(batch, block, undo)
-        self._write_moving_tip(batch, parent, nodes)
+        self._write_moving_tip(batch, parent)
         self.state.reverted(undo.previous)
         return block
 
-    def _write_moving_tip(
-        self, batch: WriteBatch, tip: BlockHeader, nodes: dict[bytes, bytes]
-    ) -> None:
-        """Writes `batch`, which makes `tip` the tip, with a tree checkpoint when one is due."""
-        self.tree_nodes.add(nodes)
+    def _write_moving_tip(self, batch: WriteBatch, tip: BlockHeader) -> None:
+        """Writes `batch`, which makes `tip` the tip, with a tree checkpoint when one is due
+        (the tree update that made `tip`'s root has put its nodes in the buffer)."""
+        self.tree_nodes.block_applied()
         checkpointed = self.tree_nodes.due
         if checkpointed:
             self.tree_nodes.stage(batch, tip)

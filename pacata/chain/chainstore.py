@@ -15,7 +15,7 @@ from typing import Self
 
 from pacata.chain import schema
 from pacata.chain.blocks import Block
-from pacata.chain.codec import Reader, WireObject, Writer
+from pacata.chain.codec import Reader, WireObject, Writer, encode_uvarint
 from pacata.chain.hashing import HASH_SIZE
 from pacata.chain.headers import BlockHeader
 from pacata.chain.kvstore import KeyValueStore, WriteBatch
@@ -54,14 +54,11 @@ class BlockInfo(WireObject):
         return cls(height, parent, status)
 
 
-def _write_optional(writer: Writer, value: bytes | None) -> None:
-    writer.boolean(value is not None)
-    if value is not None:
-        writer.var_bytes(value, 1 << 20)
+_MAX_VALUE_SIZE = 1 << 20
 
 
 def _read_optional(reader: Reader) -> bytes | None:
-    return reader.var_bytes(1 << 20) if reader.boolean() else None
+    return reader.var_bytes(_MAX_VALUE_SIZE) if reader.boolean() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +68,29 @@ class UndoRecord(WireObject):
     previous: tuple[tuple[bytes, bytes | None], ...]
 
     def write_to(self, writer: Writer) -> None:
-        def write_entry(entry: tuple[bytes, bytes | None]) -> None:
-            writer.var_bytes(entry[0], MAX_STATE_KEY_SIZE)
-            _write_optional(writer, entry[1])
-
-        writer.sequence(self.previous, MAX_UNDO_ENTRIES, write_entry)
+        # A block's undo record has thousands of entries: they are put together here, not
+        # field by field through the writer. The format is `read_from`'s: per entry the key
+        # (var_bytes) and the optional value (a boolean, then var_bytes).
+        previous = self.previous
+        if len(previous) > MAX_UNDO_ENTRIES:
+            raise ValueError(f"{len(previous)} undo entries exceed the bound of {MAX_UNDO_ENTRIES}")
+        parts = [encode_uvarint(len(previous))]
+        append = parts.append
+        for key, value in previous:
+            if len(key) > MAX_STATE_KEY_SIZE:  # so its length is one uvarint byte
+                raise ValueError(f"a state key of {len(key)} bytes exceeds {MAX_STATE_KEY_SIZE}")
+            append(bytes((len(key),)))
+            append(key)
+            if value is None:
+                append(b"\x00")
+            else:
+                size = len(value)
+                if size > _MAX_VALUE_SIZE:
+                    raise ValueError(f"a state value of {size} bytes exceeds the bound")
+                append(b"\x01")
+                append(bytes((size,)) if size < 0x80 else encode_uvarint(size))
+                append(value)
+        writer.raw(b"".join(parts))
 
     @classmethod
     def read_from(cls, reader: Reader) -> Self:

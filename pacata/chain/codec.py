@@ -166,6 +166,10 @@ class Reader:
         if pos < len(data) and data[pos] < 0x80:
             self._pos = pos + 1
             return data[pos]
+        if pos + 1 < len(data) and 0 < data[pos + 1] < 0x80:
+            # Two bytes, the next most common (fees, small amounts): no loop.
+            self._pos = pos + 2
+            return (data[pos] & 0x7F) | (data[pos + 1] << 7)
         value = 0
         shift = 0
         for count in range(_MAX_VARINT_BYTES):

@@ -19,12 +19,18 @@ def sha256(data: bytes) -> bytes:
 _tag_prefixes: dict[bytes, bytes] = {}
 
 
+def tag_prefix(tag: bytes) -> bytes:
+    """What `tagged_hash` puts before the data: the tag, length-prefixed (so no tag is a prefix
+    of another). A loop hashing thousands of items under one tag hashes `prefix + item`."""
+    return bytes((len(tag),)) + tag
+
+
 def tagged_hash(tag: bytes, data: bytes) -> bytes:
     """SHA-256 of `tag` (length-prefixed, so no tag is a prefix of another) and `data`."""
     # Tags are a few constants, and a block import hashes under them some ten times a transaction.
     prefix = _tag_prefixes.get(tag) if type(tag) is bytes else None
     if prefix is None:
-        prefix = bytes((len(tag),)) + tag
+        prefix = tag_prefix(tag)
         if type(tag) is bytes and len(_tag_prefixes) < 256:
             _tag_prefixes[tag] = prefix
     return hashlib.sha256(prefix + data).digest()

@@ -17,7 +17,7 @@ from enum import IntEnum
 from functools import lru_cache
 from typing import Protocol, Self, TypeVar
 
-from pacata.chain.codec import Reader, WireObject, Writer
+from pacata.chain.codec import Reader, WireObject, Writer, encode_uvarint
 from pacata.chain.hashing import HASH_SIZE, sha256, tagged_hash
 from pacata.chain.keys import PUBLIC_KEY_SIZE, Address
 from pacata.chain.state_cache import StateCache
@@ -92,6 +92,19 @@ class Account(WireObject):
         writer.var_bytes(self.vrf_public_key, 32)
         writer.sequence(self.unbonding, MAX_UNBONDING_ENTRIES, lambda u: u.write_to(writer))
 
+    def encode(self) -> bytes:
+        # Every changed account of a block is encoded: the common one (no lottery key, no
+        # unbondings) without a Writer, in half the time. The same bytes as `write_to`: the
+        # two empty fields are a zero length and a zero count.
+        if self.vrf_public_key or self.unbonding:
+            return WireObject.encode(self)
+        return (
+            encode_uvarint(self.balance)
+            + encode_uvarint(self.nonce)
+            + encode_uvarint(self.bond)
+            + b"\x00\x00"
+        )
+
     @classmethod
     def read_from(cls, reader: Reader) -> Self:
         balance, nonce, bond = reader.uvarint(), reader.uvarint(), reader.uvarint()
@@ -103,7 +116,10 @@ class Account(WireObject):
 
     @property
     def is_empty(self) -> bool:
-        return self == EMPTY_ACCOUNT
+        # Field by field, not `== EMPTY_ACCOUNT`: every account a block writes is asked.
+        return not (
+            self.balance or self.nonce or self.bond or self.vrf_public_key or self.unbonding
+        )
 
     # The two changes every transaction makes, without `dataclasses.replace`, which costs
     # several times a plain construction on the path of every transfer.

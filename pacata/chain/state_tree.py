@@ -299,19 +299,23 @@ class StateTree:
         return StateProof(tuple(siblings), found[1:_MIDDLE], found[_MIDDLE:])
 
     def update(
-        self, root: bytes, changes: Mapping[bytes, bytes | None]
+        self,
+        root: bytes,
+        changes: Mapping[bytes, bytes | None],
+        into: dict[bytes, bytes] | None = None,
     ) -> tuple[bytes, dict[bytes, bytes]]:
         """Applies `changes` (key -> value hash, or None to delete) to `root` in one pass.
 
         Returns the new root and every node made on the way (hash -> encoding) for the caller to
-        store. Deleting an absent key, or writing the value hash a key already holds, changes
-        nothing and makes no node.
+        store: added to `into` (the caller's buffer of nodes to store, which saves copying
+        them there) and `into` returned, or in a new dict. Deleting an absent key, or writing
+        the value hash a key already holds, changes nothing and makes no node.
         """
         _require_size("a root", root, HASH_SIZE)
         _require_sizes(changes)
         keys = sorted(changes)
         values = [changes[key] for key in keys]
-        batch = _Batch(self, keys, values)
+        batch = _Batch(self, keys, values, {} if into is None else into)
         new_root = batch.apply_range(root, 0, 0, len(keys))
         self._trim()
         return new_root, batch.new_nodes
@@ -376,13 +380,19 @@ class _Batch:
 
     __slots__ = ("cache", "changes", "load", "new_nodes")
 
-    def __init__(self, tree: StateTree, keys: list[bytes], values: list[bytes | None]) -> None:
+    def __init__(
+        self,
+        tree: StateTree,
+        keys: list[bytes],
+        values: list[bytes | None],
+        new_nodes: dict[bytes, bytes],
+    ) -> None:
         self.changes = _Entries(keys, values)
         # With the cache off, a private dict still lets `join` look at nodes made in this pass.
         caching = tree._cache_size > 0
         self.cache: dict[bytes, _Node] = tree._cache if caching else {}
         self.load = tree._load
-        self.new_nodes: dict[bytes, bytes] = {}
+        self.new_nodes = new_nodes
 
     def is_leaf(self, node_hash: bytes) -> bool:
         return not (self.cache.get(node_hash) or self.load(node_hash))[0]

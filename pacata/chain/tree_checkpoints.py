@@ -24,6 +24,7 @@ Rules (docs/ledger.md, "Tree checkpoints"):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 from pacata.chain import schema
 from pacata.chain.chainstore import ChainStore
@@ -71,8 +72,28 @@ class TreeNodeBuffer:
         return found if found is not None else self.store.read_tree_node(node_hash)
 
     def add(self, nodes: dict[bytes, bytes]) -> None:
-        """Nodes of a block's update (or of undoing one), to be written at a checkpoint."""
+        """Nodes to be written at a checkpoint (the tree rebuilt after a crash)."""
         self._nodes.update(nodes)
+
+    @property
+    def nodes(self) -> dict[bytes, bytes]:
+        """The buffer itself, for a tree update to put the nodes it makes in
+        (`StateTree.update(..., into=)`): a block's 18,000 nodes are not copied a second time."""
+        return self._nodes
+
+    def mark(self) -> int:
+        """Where the buffer stands, for `discard_since` if the update that follows is dropped."""
+        return len(self._nodes)
+
+    def discard_since(self, mark: int) -> None:
+        """Drops the nodes added since `mark` (an update of a block that was refused). A node
+        that was buffered before stays where it was: a dict keeps insertion order."""
+        nodes = self._nodes
+        for node_hash in list(islice(nodes, mark, None)):
+            del nodes[node_hash]
+
+    def block_applied(self) -> None:
+        """A block was connected or disconnected (its nodes are in `nodes`)."""
         self._blocks += 1
 
     @property

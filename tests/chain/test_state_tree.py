@@ -240,6 +240,21 @@ def test_unchanged_values_make_no_nodes() -> None:
     assert ledger.tree.update(root, {int_key(0): ZERO, int_key(3): None}) == (root, {})
 
 
+def test_an_update_adds_its_nodes_to_the_callers_buffer() -> None:
+    ledger = Ledger()
+    entries = {int_key(i * 7919): hashlib.sha256(bytes([i])).digest() for i in range(50)}
+    root = ledger.commit(EMPTY_ROOT, entries)
+    changes = {int_key(3): ZERO, int_key(7919): None}
+    other = Ledger()
+    expected_root, expected_nodes = other.tree.update(other.commit(EMPTY_ROOT, entries), changes)
+    assert expected_nodes
+    buffer = {b"x" * 32: b"held before"}
+    new_root, returned = ledger.tree.update(root, changes, into=buffer)
+    assert returned is buffer
+    assert new_root == expected_root
+    assert buffer == {b"x" * 32: b"held before", **expected_nodes}
+
+
 @given(entries=entry_sets, probes=st.lists(keys, max_size=10), cache_size=cache_sizes)
 def test_get_after_update_and_old_roots_stay_readable(
     entries: dict[bytes, bytes], probes: list[bytes], cache_size: int

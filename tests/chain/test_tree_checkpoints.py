@@ -218,6 +218,27 @@ def test_an_invalid_block_leaves_no_nodes_behind() -> None:
     assert len(chain.tree_nodes) == 0
     assert chain.add_block(good).status is AddStatus.CONNECTED
     assert len(chain.tree_nodes) > 0
+    # On top of buffered nodes, a refused block's update takes back only what it added.
+    buffered = dict(chain.tree_nodes.nodes)
+    factory.chain.add_block(good)
+    after = factory.next_block(factory.random_transfers(5), connect=False)
+    forged = replace(after.header, state_root=bytes(32)).signed(devnet_key(PRODUCER_INDEX))
+    with pytest.raises(InvalidBlock, match="state_root"):
+        chain.add_block(Block(forged, after.transactions))
+    assert chain.tree_nodes.nodes == buffered
+    assert chain.add_block(after).status is AddStatus.CONNECTED
+
+
+def test_the_buffer_discards_what_was_added_since_a_mark() -> None:
+    buffer = TreeNodeBuffer(Chain(MemoryStore(), GENESIS).store)
+    buffer.add({b"a" * 32: b"first", b"b" * 32: b"second"})
+    mark = buffer.mark()
+    # An update may meet a node that is already buffered: it stays, the new ones go.
+    buffer.nodes.update({b"b" * 32: b"second", b"c" * 32: b"third", b"d" * 32: b"fourth"})
+    buffer.discard_since(mark)
+    assert sorted(buffer) == [b"a" * 32, b"b" * 32]
+    buffer.discard_since(buffer.mark())
+    assert len(buffer) == 2
 
 
 @pytest.mark.parametrize("verifier", [InlineVerifier(), None], ids=["inline", "process"])
@@ -237,6 +258,7 @@ def test_a_bad_signature_outranks_an_execution_error(verifier: InlineVerifier | 
         with pytest.raises(InvalidBlock, match="transaction 2 has an invalid signature"):
             chain.add_block(Block(header, tuple(txs)))
         assert chain.height == 0
+        assert len(chain.tree_nodes) == 0
         assert chain.add_block(good).status is AddStatus.CONNECTED
     finally:
         if process is not None:

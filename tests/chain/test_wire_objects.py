@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pacata.chain.blocks import Block
 from pacata.chain.chainstore import BlockInfo, BlockStatus, UndoRecord
-from pacata.chain.codec import MAX_U64, WireObject
+from pacata.chain.codec import MAX_U64, WireObject, Writer
 from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.receipts import Receipt
@@ -146,6 +146,16 @@ def test_round_trip(obj: WireObject) -> None:
     assert decoded.encode() == encoded
 
 
+@settings(max_examples=300)
+@given(wire_objects)
+def test_encode_gives_the_bytes_of_write_to(obj: WireObject) -> None:
+    # Some types encode their common case without a Writer (a block's accounts); the bytes
+    # must be those of the one format `write_to` defines.
+    writer = Writer()
+    obj.write_to(writer)
+    assert obj.encode() == writer.getvalue()
+
+
 @settings(max_examples=150)
 @given(wire_objects, st.data())
 def test_truncated_encoding_is_refused(obj: WireObject, data: st.DataObject) -> None:
@@ -235,3 +245,10 @@ def test_header_signature_and_hash() -> None:
     assert moved.hash != header.hash
     with pytest.raises(ValueError, match="producer"):
         header.signed(KEYS[1])
+
+
+@settings(max_examples=200)
+@given(accounts)
+def test_an_account_is_empty_exactly_when_it_equals_the_empty_account(account: Account) -> None:
+    assert account.is_empty == (account == Account())
+    assert Account(nonce=account.nonce).is_empty == (account.nonce == 0)
