@@ -305,7 +305,8 @@ def stage_timers(chain: Chain, clock: StageClock) -> Iterator[None]:
     """
     targets: list[tuple[Any, str, str]] = [
         (chain_module, "validate_linkage", "stateless"),
-        (chain_module, "validate_body", "stateless"),
+        (chain_module, "validate_body_size", "stateless"),
+        (chain_module, "validate_tx_root", "stateless"),
         (SignatureCheck, "__init__", "signatures"),
         (SignatureCheck, "error", "verdict"),
         (getattr(chain, "rules", None), "check_producer", "producer"),

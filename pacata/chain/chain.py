@@ -57,8 +57,9 @@ from pacata.chain.tree_checkpoints import (
 from pacata.chain.validation import (
     SignatureCheck,
     execute_block,
-    validate_body,
+    validate_body_size,
     validate_linkage,
+    validate_tx_root,
 )
 from pacata.chain.vrf import VrfKey
 from pacata.errors import (
@@ -292,9 +293,16 @@ class Chain:
             encoded = block.encode()
         check_header_time(block.header, self.genesis.timestamp_ms, self.params, now_ms)
         validate_linkage(block.header, parent)
-        validate_body(block, self.params, len(encoded))
+        validate_body_size(block, self.params, len(encoded))
         with collector_paused():
+            # The signatures go to the verifier first, so that the transaction ids and the
+            # Merkle root are computed while it works; an error of the root still wins.
             signatures = SignatureCheck(block, self.verifier)
+            try:
+                validate_tx_root(block)
+            except InvalidBlock:
+                signatures.error()  # collected: the verifier serves one batch at a time
+                raise
             if parent.hash == self._tip.hash:
                 self._connect(block, encoded, signatures)
                 return ChainUpdate(AddStatus.CONNECTED, connected=(block,))

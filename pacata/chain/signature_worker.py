@@ -159,6 +159,12 @@ class ProcessVerifier:
         self._closed = False
 
     @property
+    def busy(self) -> bool:
+        """Whether a batch is out to the child and its verdict not yet collected (a batch
+        started meanwhile is verified inline)."""
+        return self._busy.locked()
+
+    @property
     def pid(self) -> int | None:
         """The child's process id, while it runs."""
         return self._child.pid if self._child is not None else None

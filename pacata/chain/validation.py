@@ -34,6 +34,14 @@ def validate_linkage(header: BlockHeader, parent: BlockHeader) -> None:
 
 
 def validate_body(block: Block, params: ChainParams, encoded_size: int) -> None:
+    """Every check of a block's body that needs no state: its size, then its transaction root."""
+    validate_body_size(block, params, encoded_size)
+    validate_tx_root(block)
+
+
+def validate_body_size(block: Block, params: ChainParams, encoded_size: int) -> None:
+    """The limits on a block's transactions and bytes, which bound the work of every later
+    check (the chain makes them before it sends the signatures to be verified)."""
     if len(block.transactions) > params.max_block_transactions:
         raise InvalidBlock(
             f"{len(block.transactions)} transactions exceed the limit of "
@@ -41,6 +49,10 @@ def validate_body(block: Block, params: ChainParams, encoded_size: int) -> None:
         )
     if encoded_size > params.max_block_bytes:
         raise InvalidBlock(f"block of {encoded_size} bytes exceeds {params.max_block_bytes}")
+
+
+def validate_tx_root(block: Block) -> None:
+    """No transaction twice, and the header's `tx_root` is the transactions' Merkle root."""
     txids = [tx.txid for tx in block.transactions]
     if len(set(txids)) != len(txids):
         raise InvalidBlock("a transaction appears twice")

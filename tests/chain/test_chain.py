@@ -17,6 +17,7 @@ from pacata.chain.hashing import ZERO_HASH
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.kvstore import LevelDBStore, MemoryStore
 from pacata.chain.merkle import merkle_root
+from pacata.chain.signature_worker import InlineVerifier, ProcessVerifier
 from pacata.chain.state import Namespace, state_key, tree_key, value_hash
 from pacata.chain.state_tree import verify_proof
 from pacata.chain.transactions import Transaction, Transfer, make_transaction
@@ -202,6 +203,28 @@ def test_wrong_tx_root_is_refused() -> None:
     block = factory.next_block([factory.transfer(ALICE, BOB.address, 1)], connect=False)
     header = replace(block.header, tx_root=bytes(32)).signed(PRODUCER)
     _assert_refused(Block(header, block.transactions), "tx_root")
+
+
+@pytest.mark.parametrize("verifier", ["inline", "process"])
+def test_a_wrong_tx_root_outranks_a_bad_signature(verifier: str) -> None:
+    # The signatures are sent to be verified before the root is computed; the root's error is
+    # still the one reported, and the verifier is free again for the next block.
+    factory = ChainFactory()
+    block = factory.next_block(factory.random_transfers(4), connect=False)
+    txs = list(block.transactions)
+    txs[1] = replace(txs[1], signature=bytes(64), _encoding=None)
+    header = replace(block.header, tx_root=bytes(32)).signed(PRODUCER)
+    process = ProcessVerifier(min_batch=1) if verifier == "process" else None
+    try:
+        chain = Chain(MemoryStore(), GENESIS, process or InlineVerifier())
+        with pytest.raises(InvalidBlock, match="tx_root"):
+            chain.add_block(Block(header, tuple(txs)))
+        assert chain.height == 0
+        assert process is None or not process.busy
+        assert chain.add_block(block).status is AddStatus.CONNECTED
+    finally:
+        if process is not None:
+            process.close()
 
 
 def test_slot_must_advance_and_link_must_hold() -> None:
