@@ -16,9 +16,10 @@ Rules (docs/ledger.md §Chain):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import partial
 
 from pacata.chain import schema
 from pacata.chain.blocks import Block
@@ -68,6 +69,7 @@ from pacata.errors import (
     InvalidBlock,
     InvalidTransaction,
     StoreError,
+    ValidationError,
 )
 
 
@@ -90,6 +92,38 @@ def preference(header: BlockHeader) -> tuple[int, bytes, bytes]:
     inverted_vrf = bytes(255 - b for b in header.vrf_output)
     inverted_hash = bytes(255 - b for b in header.hash)
     return header.height, inverted_vrf, inverted_hash
+
+
+class _Lookahead:
+    """The item after the block being imported (`Chain.import_blocks`), read from the caller's
+    iterator at most once, and the signature check started for it, if any."""
+
+    __slots__ = ("_error", "_item", "_read", "_source", "signatures")
+
+    def __init__(self, source: Iterator[tuple[Block, bytes | None]]) -> None:
+        self._source = source
+        self._read = False
+        self._item: tuple[Block, bytes | None] | None = None
+        self._error: Exception | None = None
+        self.signatures: SignatureCheck | None = None
+
+    def read(self) -> tuple[Block, bytes | None] | None:
+        """The next item (None at the end); an error of the caller's iterator is kept for
+        `next_item`, so that it is not taken for an error of the block being imported."""
+        if not self._read:
+            self._read = True
+            try:
+                self._item = next(self._source, None)
+            except Exception as exc:
+                self._error = exc
+        return self._item
+
+    def next_item(self) -> tuple[Block, bytes | None] | None:
+        """The next item, reading it now if it was not read ahead; raises what reading raised."""
+        self.read()
+        if self._error is not None:
+            raise self._error
+        return self._item
 
 
 class Chain:
@@ -275,6 +309,66 @@ class Chain:
         With `now_ms` (the node's clock) a block whose slot has not begun yet is refused with
         `BlockFromFuture`, and not remembered: it may be offered again when its time comes.
         """
+        return self._add_block(block, encoded, now_ms)
+
+    def import_blocks(
+        self, blocks: Iterable[tuple[Block, bytes | None]], now_ms: int | None = None
+    ) -> Iterator[ChainUpdate]:
+        """`add_block` for each (block, encoding) of `blocks` in turn, yielding each one's
+        update; the first block that raises ends the import with its exception.
+
+        For a run of blocks each built on the one before (a sync), a block's signatures go to
+        the verifier as soon as the previous block's are found good, so that they are checked
+        while that block is written and its update handled (docs/ledger.md, "Validation
+        order"). `blocks` is therefore read one block ahead of the block being imported.
+        """
+        source = iter(blocks)
+        item = next(source, None)
+        started: SignatureCheck | None = None
+        ahead = _Lookahead(source)
+        try:
+            while item is not None:
+                block, encoded = item
+                ahead = _Lookahead(source)
+                look_ahead = partial(self._start_ahead, ahead, block, now_ms)
+                yield self._add_block(block, encoded, now_ms, started, look_ahead)
+                if started is not None:
+                    started.error()  # collected, if the block was known and never checked
+                item = ahead.next_item()
+                started = ahead.signatures
+        finally:
+            # Whatever ended the import, the verifier must not be left holding a batch.
+            for check in (started, ahead.signatures):
+                if check is not None:
+                    check.error()
+
+    def _start_ahead(self, ahead: _Lookahead, parent: Block, now_ms: int | None) -> None:
+        """Reads the block after `parent` and, if it builds on it and passes the checks that
+        come before its signatures, starts its signature check (`import_blocks`). A block that
+        fails a check is left alone: `add_block` finds the failure again in its turn."""
+        item = ahead.read()
+        if item is None or item[0].header.prev_hash != parent.hash:
+            return
+        block, encoded = item
+        try:
+            check_header_time(block.header, self.genesis.timestamp_ms, self.params, now_ms)
+            validate_linkage(block.header, parent.header)
+            validate_body_size(block, self.params, len(encoded or block.encode()))
+            ahead.signatures = SignatureCheck(block, self.verifier)
+        except ValidationError:
+            return
+
+    def _add_block(
+        self,
+        block: Block,
+        encoded: bytes | None,
+        now_ms: int | None,
+        signatures: SignatureCheck | None = None,
+        on_verified: Callable[[], None] | None = None,
+    ) -> ChainUpdate:
+        """`add_block`, with the block's signature check already started (`signatures`), and
+        `on_verified` called when a block connected on the tip has passed it, before it is
+        written."""
         block_hash = block.hash
         known = self.store.block_info(block_hash)
         if known is not None:
@@ -297,14 +391,15 @@ class Chain:
         with collector_paused():
             # The signatures go to the verifier first, so that the transaction ids and the
             # Merkle root are computed while it works; an error of the root still wins.
-            signatures = SignatureCheck(block, self.verifier)
+            if signatures is None:
+                signatures = SignatureCheck(block, self.verifier)
             try:
                 validate_tx_root(block)
             except InvalidBlock:
                 signatures.error()  # collected: the verifier serves one batch at a time
                 raise
             if parent.hash == self._tip.hash:
-                self._connect(block, encoded, signatures)
+                self._connect(block, encoded, signatures, on_verified)
                 return ChainUpdate(AddStatus.CONNECTED, connected=(block,))
             error = signatures.error()
             if error is not None:
@@ -320,12 +415,17 @@ class Chain:
         return ChainUpdate(AddStatus.REORGANIZED, connected, disconnected)
 
     def _connect(
-        self, block: Block, encoded: bytes | None = None, signatures: SignatureCheck | None = None
+        self,
+        block: Block,
+        encoded: bytes | None = None,
+        signatures: SignatureCheck | None = None,
+        on_verified: Callable[[], None] | None = None,
     ) -> None:
         """Validates `block` against the state at the tip (its parent) and makes it the tip.
 
         With `signatures` still being checked, the block executes meanwhile and nothing is
         written before the verdict; a bad signature outranks whatever the execution found.
+        `on_verified` runs once the block is found good, before it is written.
         """
         parent = self._tip
         # The update puts its nodes straight into the checkpoint buffer; a refused block's go.
@@ -351,6 +451,8 @@ class Chain:
         if signatures is not None and (error := signatures.error()) is not None:
             self.tree_nodes.discard_since(mark)
             raise error
+        if on_verified is not None:
+            on_verified()
         self._write_moving_tip(batch, block.header)
         self.state.committed(changes, overlay.records())
 

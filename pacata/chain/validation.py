@@ -64,23 +64,27 @@ class SignatureCheck:
     """A block's transaction signatures, being checked by a `SignatureVerifier`.
 
     The producer's signature is checked at once (one signature); the transactions' go to the
-    verifier, and `error()` waits for its verdict. It must be called, once, whatever happens
-    meanwhile: the verifier serves one batch at a time.
+    verifier, and `error()` waits for its verdict. It must be called whatever happens meanwhile,
+    since the verifier serves one batch at a time; calling it again gives the same answer.
     """
 
-    __slots__ = ("_pending",)
+    __slots__ = ("_collected", "_error", "_pending")
 
     def __init__(self, block: Block, verifier: SignatureVerifier) -> None:
         if not block.header.has_valid_signature():
             raise InvalidBlock("the producer's signature is invalid")
         items = [(tx.sender, tx.signing_digest(), tx.signature) for tx in block.transactions]
         self._pending = verifier.start(items)
+        self._collected = False
+        self._error: InvalidBlock | None = None
 
     def error(self) -> InvalidBlock | None:
-        bad = self._pending.first_invalid()
-        if bad is None:
-            return None
-        return InvalidBlock(f"transaction {bad} has an invalid signature")
+        if not self._collected:
+            bad = self._pending.first_invalid()
+            self._collected = True
+            if bad is not None:
+                self._error = InvalidBlock(f"transaction {bad} has an invalid signature")
+        return self._error
 
 
 def execute_block(block: Block, state: StateReader, params: ChainParams) -> StateOverlay:

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,6 +97,9 @@ class ServiceLedger(ChainLedger):
 
     def import_block(self, block: Block, encoded: bytes) -> ChainUpdate:
         return self.service.import_block(block, encoded)
+
+    def import_blocks(self, blocks: Iterable[tuple[Block, bytes | None]]) -> Iterator[ChainUpdate]:
+        return self.service.import_blocks(blocks)
 
     def add_transaction(self, tx: Transaction) -> None:
         self.service.accept_relayed_transaction(tx)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -296,8 +296,22 @@ class NodeService:
         with the reason."""
         started = time.perf_counter()
         update = self.chain.add_block(block, encoded, now_ms=self.clock.now_ms())
+        self._imported(update, time.perf_counter() - started)
+        return update
+
+    def import_blocks(self, blocks: Iterable[tuple[Block, bytes | None]]) -> Iterator[ChainUpdate]:
+        """`import_block` for a run of blocks (a sync), yielding each one's update; the next
+        block's signatures are checked while the current one is written (`Chain.import_blocks`).
+        The first block that raises ends the run with its exception."""
+        started = time.perf_counter()
+        for update in self.chain.import_blocks(blocks, now_ms=self.clock.now_ms()):
+            now = time.perf_counter()
+            self._imported(update, now - started)
+            started = now
+            yield update
+
+    def _imported(self, update: ChainUpdate, seconds: float) -> None:
         self.mempool.apply_update(update)
-        seconds = time.perf_counter() - started
         for connected in update.connected:
             self._record_block(connected, seconds / len(update.connected), "imported")
         for disconnected in update.disconnected:
@@ -306,7 +320,6 @@ class NodeService:
                 disconnected.height,
                 disconnected.hash.hex()[:HASH_PREFIX_DIGITS],
             )
-        return update
 
     def _record_produced(self, block: Block, seconds: float) -> None:
         self.blocks_produced.inc()

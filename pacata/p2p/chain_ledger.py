@@ -8,7 +8,7 @@ hash on it (from genesis if none is).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from pacata.chain import schema
 from pacata.chain.blocks import Block
@@ -82,6 +82,11 @@ class ChainLedger:
         update = self.chain.add_block(block, encoded, now_ms=self.now_ms())
         self.mempool.apply_update(update)
         return update
+
+    def import_blocks(self, blocks: Iterable[tuple[Block, bytes | None]]) -> Iterator[ChainUpdate]:
+        for update in self.chain.import_blocks(blocks, now_ms=self.now_ms()):
+            self.mempool.apply_update(update)
+            yield update
 
     def has_transaction(self, txid: bytes) -> bool:
         return txid in self.mempool or self.chain.store.tx_location(txid) is not None

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -100,6 +100,11 @@ class Ledger(SyncLedger, Protocol):
 
     def import_block(self, block: Block, encoded: bytes) -> ChainUpdate:
         """Raises `InvalidBlock`, `ConsensusError` (`BlockFromFuture`), `BlockNotFound`."""
+        ...
+
+    def import_blocks(self, blocks: Iterable[tuple[Block, bytes | None]]) -> Iterator[ChainUpdate]:
+        """`import_block` for a run of blocks, one update per block in order; the first block
+        that raises ends the run with its exception (`Chain.import_blocks`)."""
         ...
 
     def has_transaction(self, txid: bytes) -> bool: ...
@@ -599,37 +604,39 @@ class PeerNetwork:
 
     def _import_synced(self, now: float) -> bool:
         ready = self.sync.take_ready()
-        for peer, _block_hash, encoded in ready:
-            session = self._sessions.get(peer)
-            try:
-                block = Block.decode(encoded)
-            except DecodeError as exc:
-                self.sync.abort()
-                if session is not None:
-                    self._offence(session, Offence.INVALID_MESSAGE, f"undecodable: {exc}", now)
-                return True
-            try:
-                self.ledger.import_block(block, encoded)
-            except BlockFromFuture as exc:
-                self.sync.abort()
-                if session is not None:
-                    self._offence(session, Offence.BLOCK_FROM_FUTURE, str(exc), now)
-                return True
-            except (ValidationError, BlockNotFound) as exc:
-                self.sync.abort()
-                if session is not None:
-                    self._offence(session, Offence.INVALID_BLOCK, f"invalid block: {exc}", now)
-                return True
-            self.sync.block_imported()
-            for child in self.orphans.take_children(block.hash):
-                orphan_session = self._sessions.get(child.peer)
-                if orphan_session is not None:
-                    self._import_with_orphans(
-                        orphan_session, Block.decode(child.encoded), child.encoded, now
-                    )
-        if ready:
-            self.sync.import_done()
+        run = _SyncedRun(ready)
+        try:
+            # One run, so that each block's signatures are checked while the one before it is
+            # written (`Chain.import_blocks`).
+            for _ in self.ledger.import_blocks(run):
+                block = run.imported()
+                self.sync.block_imported()
+                for child in self.orphans.take_children(block.hash):
+                    orphan_session = self._sessions.get(child.peer)
+                    if orphan_session is not None:
+                        self._import_with_orphans(
+                            orphan_session, Block.decode(child.encoded), child.encoded, now
+                        )
+        except DecodeError as exc:
+            self._synced_block_failed(run, Offence.INVALID_MESSAGE, f"undecodable: {exc}", now)
+        except BlockFromFuture as exc:
+            self._synced_block_failed(run, Offence.BLOCK_FROM_FUTURE, str(exc), now)
+        except (ValidationError, BlockNotFound) as exc:
+            self._synced_block_failed(run, Offence.INVALID_BLOCK, f"invalid block: {exc}", now)
+        else:
+            if ready:
+                self.sync.import_done()
         return bool(ready)
+
+    def _synced_block_failed(
+        self, run: _SyncedRun, offence: Offence, reason: str, now: float
+    ) -> None:
+        """A block of the sync round failed to decode or import: the round ends and the peer
+        that sent that block answers for it."""
+        self.sync.abort()
+        session = self._sessions.get(run.failed_peer())
+        if session is not None:
+            self._offence(session, offence, reason, now)
 
     def _on_get_transactions(
         self, session: PeerSession, message: GetTransactions, now: float
@@ -710,3 +717,30 @@ _HANDLERS: dict[type[Message], Handler] = {
     GetPeers: PeerNetwork._on_get_peers,
     Peers: PeerNetwork._on_peers,
 }
+
+
+class _SyncedRun:
+    """The blocks of a sync round, in order, decoded as the chain reads them (one block ahead
+    of the one it imports), with who sent each."""
+
+    def __init__(self, ready: list[tuple[PeerId, bytes, bytes]]) -> None:
+        self._ready = ready
+        self._imported = 0  # updates received for them
+        self._blocks: list[Block] = []
+
+    def __iter__(self) -> Iterator[tuple[Block, bytes | None]]:
+        for _, _, encoded in self._ready:
+            block = Block.decode(encoded)
+            self._blocks.append(block)
+            yield block, encoded
+
+    def imported(self) -> Block:
+        """The block whose update just came back."""
+        block = self._blocks[self._imported]
+        self._imported += 1
+        return block
+
+    def failed_peer(self) -> PeerId:
+        """Who sent the block that failed: the first one without an update (a block fails
+        before the next one is read, and an undecodable one when it is read)."""
+        return self._ready[self._imported][0]

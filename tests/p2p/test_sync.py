@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pacata.chain.blocks import Block
 from pacata.chain.chain import Chain
+from pacata.chain.devnet import devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.kvstore import MemoryStore
+from pacata.chain.merkle import merkle_root
+from pacata.p2p.records import node_id_of
 from pacata.p2p.sync import BlockSync, Orphan, OrphanPool, SyncLimits
-from pacata.testing.ledger import ChainFactory
+from pacata.testing.ledger import PRODUCER_INDEX, ChainFactory
 from pacata.testing.peer_network import MemoryNetwork, MemoryNode
 
 GENESIS = shipped_genesis("devnet")
@@ -28,6 +33,37 @@ def test_fresh_node_syncs_a_long_chain_headers_first() -> None:
     assert fresh.chain.tip.hash == seed.chain.tip.hash == blocks[-1].hash
     progress = fresh.network.sync_progress()
     assert not progress.syncing and progress.downloaded == 300 and progress.target_height == 300
+
+
+def test_a_synced_block_that_fails_ends_the_round_and_costs_its_sender() -> None:
+    # Blocks of a round are imported as one run (the next one's signatures checked while the
+    # current one is written); a failing block is still pinned on the peer that sent it.
+    factory = ChainFactory(seed=4)
+    blocks = factory.blocks(6, transfers_per_block=2)
+    txs = list(blocks[-1].transactions)
+    txs[1] = replace(txs[1], signature=bytes(64), _encoding=None)
+    header = replace(blocks[-1].header, tx_root=merkle_root([tx.txid for tx in txs]))
+    bad = Block(header.signed(devnet_key(PRODUCER_INDEX)), tuple(txs))
+    net = MemoryNetwork(GENESIS)
+    seed = net.add_node()
+    feed(seed, blocks[:-1])
+    # The seed claims the bad block as its tip, with its header and its encoding.
+    ledger = seed.ledger
+    honest_headers, honest_encoding = ledger.headers_after, ledger.block_encoding
+    ledger.tip = lambda: (bad.height, bad.hash)  # type: ignore[method-assign]
+    ledger.headers_after = lambda locator, count: [  # type: ignore[method-assign]
+        *honest_headers(locator, count),
+        bad.header,
+    ]
+    ledger.block_encoding = lambda block_hash: (  # type: ignore[method-assign]
+        bad.encode() if block_hash == bad.hash else honest_encoding(block_hash)
+    )
+    fresh = net.add_node()
+    net.connect(fresh, seed)
+    assert fresh.chain.height == 5
+    assert fresh.chain.tip.hash == blocks[-2].hash
+    assert fresh.network.peers.is_banned_node(node_id_of(seed.key.public_key), net.now)
+    assert not fresh.network.sync_progress().syncing
 
 
 def test_a_fresh_node_syncs_from_the_first_seed_it_meets() -> None:
