@@ -453,8 +453,13 @@ class Chain:
             raise error
         if on_verified is not None:
             on_verified()
-        self._write_moving_tip(batch, block.header)
-        self.state.committed(changes, overlay.records())
+        records = overlay.records()
+        self._write_moving_tip(
+            batch,
+            block.header,
+            cache_update=partial(self.state.committed, changes, records),
+            cache_undo=partial(self.state.reverted, originals.items()),
+        )
 
     def _disconnect_tip(self) -> Block:
         block = self.block(self._tip.hash)
@@ -478,17 +483,41 @@ class Chain:
         self.state.reverted(undo.previous)
         return block
 
-    def _write_moving_tip(self, batch: WriteBatch, tip: BlockHeader) -> None:
+    def _write_moving_tip(
+        self,
+        batch: WriteBatch,
+        tip: BlockHeader,
+        cache_update: Callable[[], None] | None = None,
+        cache_undo: Callable[[], None] | None = None,
+    ) -> None:
         """Writes `batch`, which makes `tip` the tip, with a tree checkpoint when one is due
-        (the tree update that made `tip`'s root has put its nodes in the buffer)."""
+        (the tree update that made `tip`'s root has put its nodes in the buffer).
+
+        `cache_update` brings the state cache to `tip` while LevelDB writes (which lets go of
+        the GIL), as does the trim of the tree's cache after a checkpoint; if the write fails,
+        `cache_undo` takes the cache back (a trimmed tree cache needs nothing: what it dropped
+        is still in the buffer or the store)."""
         self.tree_nodes.block_applied()
         checkpointed = self.tree_nodes.due
         if checkpointed:
             self.tree_nodes.stage(batch, tip)
-        self.kv.write(batch)
+
+        def meanwhile() -> None:
+            if cache_update is not None:
+                cache_update()
+            if checkpointed:
+                # What the cache holds of other roots is of no more use than what the store holds.
+                self.tree.retain(tip.state_root)
+
+        try:
+            self.kv.write(batch, meanwhile)
+        except BaseException:
+            if cache_undo is not None:
+                cache_undo()
+            raise
         self._tip = tip
         if checkpointed:
-            self._checkpoint_written()
+            self.tree_nodes.written()
 
     def _checkpoint_written(self) -> None:
         self.tree_nodes.written()

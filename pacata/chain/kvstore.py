@@ -8,7 +8,8 @@ with `sync=True`, so a block that `write` returned for survives power loss too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -35,10 +36,16 @@ class WriteBatch:
         return len(self.ops)
 
 
+# `meanwhile`: work the caller wants done while a batch is made durable (the chain's state cache
+# takes a block's records). It runs whether the write succeeds or not, must not fail itself, and
+# the write's error, if any, is raised after it; the caller undoes what `meanwhile` did then.
+Meanwhile = Callable[[], None]
+
+
 class KeyValueStore(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
-    def write(self, batch: WriteBatch) -> None: ...
+    def write(self, batch: WriteBatch, meanwhile: Meanwhile | None = None) -> None: ...
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
 
@@ -60,13 +67,17 @@ class MemoryStore:
         self._check_open()
         return self._data.get(key)
 
-    def write(self, batch: WriteBatch) -> None:
-        self._check_open()
-        for key, value in batch.ops.items():
-            if value is None:
-                self._data.pop(key, None)
-            else:
-                self._data[key] = value
+    def write(self, batch: WriteBatch, meanwhile: Meanwhile | None = None) -> None:
+        try:
+            self._check_open()
+            for key, value in batch.ops.items():
+                if value is None:
+                    self._data.pop(key, None)
+                else:
+                    self._data[key] = value
+        finally:
+            if meanwhile is not None:
+                meanwhile()
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         self._check_open()
@@ -85,6 +96,9 @@ class MemoryStore:
 # Bitcoin Core's LevelDB makes the same two choices. Each table records its own compression and
 # filter, so a database written with other options opens and reads as before.
 _LEVELDB_OPTIONS = {"compression": None, "bloom_filter_bits": 10}
+# Below this many operations a batch is written on the caller's thread, `meanwhile` after it:
+# handing a small write to another thread costs more than the overlap gives.
+_OVERLAPPED_WRITE_OPS = 1024
 
 
 class LevelDBStore:
@@ -99,24 +113,51 @@ class LevelDBStore:
         except plyvel.CorruptionError as exc:
             raise StoreError(f"the chain database at {path} is corrupt: {exc}") from None
         self._sync = sync
+        self._writer: ThreadPoolExecutor | None = None
 
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(key)
         return value
 
-    def write(self, batch: WriteBatch) -> None:
-        with self._db.write_batch(sync=self._sync, transaction=True) as wb:
+    def write(self, batch: WriteBatch, meanwhile: Meanwhile | None = None) -> None:
+        """Writes `batch` atomically. LevelDB lets go of the GIL while it writes (and syncs), so
+        for a large batch `meanwhile` runs then, and the write in a thread of the store's own."""
+        try:
+            if self._db.closed:
+                raise StoreError("store is closed")
+            wb = self._db.write_batch(sync=self._sync)
             put, delete = wb.put, wb.delete
             for key, value in batch.ops.items():
                 if value is None:
                     delete(key)
                 else:
                     put(key, value)
+        except BaseException:
+            if meanwhile is not None:
+                meanwhile()
+            raise
+        if meanwhile is None or len(batch) < _OVERLAPPED_WRITE_OPS:
+            try:
+                wb.write()
+            finally:
+                if meanwhile is not None:
+                    meanwhile()
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="leveldb-write")
+        writing = self._writer.submit(wb.write)
+        try:
+            meanwhile()
+        finally:
+            writing.result()
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         with self._db.iterator(prefix=prefix) as it:
             yield from it
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
         if not self._db.closed:
             self._db.close()

@@ -32,7 +32,7 @@ from pacata.chain.blocks import Block
 from pacata.chain.chain import Chain
 from pacata.chain.codec import Reader, Writer
 from pacata.chain.genesis import shipped_genesis
-from pacata.chain.kvstore import KeyValueStore, LevelDBStore, WriteBatch
+from pacata.chain.kvstore import KeyValueStore, LevelDBStore, Meanwhile, WriteBatch
 
 CHECKPOINT_BLOCKS = 5
 
@@ -67,10 +67,10 @@ class ReportingStore:
     def get(self, key: bytes) -> bytes | None:
         return self._inner.get(key)
 
-    def write(self, batch: WriteBatch) -> None:
+    def write(self, batch: WriteBatch, meanwhile: Meanwhile | None = None) -> None:
         self._writes += 1
         self._report(f"writing {self._writes}")
-        self._inner.write(batch)
+        self._inner.write(batch, meanwhile)
         self._report(f"write {self._writes}")
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:

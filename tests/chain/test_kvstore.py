@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,28 @@ def test_same_chain_on_every_store(store: KeyValueStore) -> None:
     for block in blocks:
         chain.add_block(block)
     assert chain.state_root == factory.chain.state_root
+
+
+@pytest.mark.parametrize("size", [3, 3000])
+def test_meanwhile_runs_on_the_callers_thread_with_every_write(
+    store: KeyValueStore, size: int
+) -> None:
+    # A large LevelDB batch is made durable in a thread of the store's own meanwhile.
+    batch = WriteBatch()
+    for index in range(size):
+        batch.put(index.to_bytes(4, "big"), b"v")
+    ran: list[threading.Thread] = []
+    store.write(batch, lambda: ran.append(threading.current_thread()))
+    assert ran == [threading.current_thread()]
+    assert store.get((size - 1).to_bytes(4, "big")) == b"v"
+
+
+def test_a_failed_write_still_runs_meanwhile_then_raises(store: KeyValueStore) -> None:
+    store.close()
+    ran: list[bool] = []
+    with pytest.raises(StoreError, match="closed"):
+        store.write(_batch(key=b"value"), lambda: ran.append(True))
+    assert ran == [True]
 
 
 def test_leveldb_persists_across_reopen(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pacata.chain.chain import AddStatus, Chain
 from pacata.chain.codec import Reader, WireObject, Writer
 from pacata.chain.devnet import devnet_key
 from pacata.chain.keys import PrivateKey
+from pacata.chain.kvstore import Meanwhile, MemoryStore, WriteBatch
 from pacata.chain.merkle import merkle_root
 from pacata.chain.state import (
     Account,
@@ -22,7 +23,7 @@ from pacata.chain.state import (
 )
 from pacata.chain.state_cache import StateCache
 from pacata.chain.transactions import Transaction, Transfer, make_transaction
-from pacata.errors import DecodeError, InvalidBlock
+from pacata.errors import DecodeError, InvalidBlock, StoreError
 from pacata.testing import ChainFactory, devnet_chain
 
 ALICE = devnet_key(1)
@@ -205,4 +206,42 @@ def test_a_refused_block_leaves_the_cache_as_the_store(spoiled: str) -> None:
     assert_mirrors_store(node)
     assert node.add_block(good).status is AddStatus.CONNECTED
     assert node.account(recipient).balance == 1_000
+    assert_mirrors_store(node)
+
+
+class FailingWrites(MemoryStore):
+    """A memory store whose writes fail (after running `meanwhile`, as a store must) while
+    `failing` is set: a full disk, say."""
+
+    failing = False
+
+    def write(self, batch: WriteBatch, meanwhile: Meanwhile | None = None) -> None:
+        if not self.failing:
+            super().write(batch, meanwhile)
+            return
+        if meanwhile is not None:
+            meanwhile()
+        raise StoreError("no space left on device")
+
+
+def test_a_block_whose_write_fails_leaves_the_cache_as_the_store() -> None:
+    # The cache takes a block's records while the store writes it; a failed write takes them back.
+    factory = ChainFactory(seed=63)
+    blocks = factory.blocks(3, transfers_per_block=8)
+    store = FailingWrites()
+    node = devnet_chain(store)
+    node.add_block(blocks[0])
+    store.failing = True
+    with pytest.raises(StoreError, match="no space"):
+        node.add_block(blocks[1])
+    assert node.tip.hash == blocks[0].hash
+    assert_mirrors_store(node)
+    for tx in blocks[1].transactions:
+        assert node.account(tx.sender_address) == StateOverlay(node.store).account(
+            tx.sender_address
+        )
+    store.failing = False
+    for block in blocks[1:]:
+        assert node.add_block(block).status is AddStatus.CONNECTED
+    assert node.state_root == factory.chain.state_root
     assert_mirrors_store(node)
