@@ -3,7 +3,9 @@
 Both honour one contract, checked by one conformance suite (tests/chain/test_kvstore.py):
 `get` reads, `write` applies a `WriteBatch` atomically (all of it or none of it, also across a
 crash of the process), `iterate` walks one key prefix in key order. LevelDB batches are written
-with `sync=True`, so a block that `write` returned for survives power loss too.
+with `sync=True`, so a block that `write` returned for survives power loss too. `write` also runs
+the caller's `meanwhile` work, while the batch is being made durable where the store can do both
+(LevelDB lets go of the GIL while it writes), and in any case before it returns or raises.
 """
 
 from __future__ import annotations
