@@ -179,6 +179,27 @@ def test_imported_blocks_are_logged_counted_and_update_the_mempool(
         service.submit_transaction(tx.encode())
 
 
+def test_a_run_of_blocks_is_logged_counted_and_updates_the_mempool(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    factory = ChainFactory(seed=2)
+    chain = devnet_chain()
+    clock = ManualClock(factory.genesis.timestamp_ms + 60_000)
+    service = NodeService(chain, Mempool(chain), clock)
+    txs = [factory.transfer(ALICE, BOB.address, amount) for amount in (3, 4)]
+    for tx in txs:
+        service.submit_transaction(tx.encode())
+    blocks = [factory.next_block([tx]) for tx in txs]
+    updates = list(service.import_blocks((block, None) for block in blocks))
+    assert [update.connected for update in updates] == [(block,) for block in blocks]
+    assert chain.tip.hash == blocks[-1].hash
+    assert len(service.mempool) == 0
+    assert service.blocks_imported.value() == 2
+    for block in blocks:
+        assert f"block {block.height} {block.hash.hex()[:12]} imported" in caplog.text
+
+
 def test_log_lines_are_readable() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
