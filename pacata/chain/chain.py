@@ -221,8 +221,8 @@ class Chain:
             return
         batch = WriteBatch()
         self.tree_nodes.stage(batch, self._tip)
-        self.kv.write(batch)
-        self._checkpoint_written()
+        self.kv.write(batch, partial(self._trim_tree_cache, self._tip))
+        self.tree_nodes.written()
 
     def _recover(self) -> None:
         """Adopts the best stored branch, finishing a reorganisation a crash interrupted."""
@@ -347,7 +347,7 @@ class Chain:
         come before its signatures, starts its signature check (`import_blocks`). A block that
         fails a check is left alone: `add_block` finds the failure again in its turn."""
         item = ahead.read()
-        if item is None or item[0].header.prev_hash != parent.hash:
+        if item is None:
             return
         block, encoded = item
         try:
@@ -495,8 +495,7 @@ class Chain:
 
         `cache_update` brings the state cache to `tip` while LevelDB writes (which lets go of
         the GIL), as does the trim of the tree's cache after a checkpoint; if the write fails,
-        `cache_undo` takes the cache back (a trimmed tree cache needs nothing: what it dropped
-        is still in the buffer or the store)."""
+        `cache_undo` takes the state cache back."""
         self.tree_nodes.block_applied()
         checkpointed = self.tree_nodes.due
         if checkpointed:
@@ -506,8 +505,7 @@ class Chain:
             if cache_update is not None:
                 cache_update()
             if checkpointed:
-                # What the cache holds of other roots is of no more use than what the store holds.
-                self.tree.retain(tip.state_root)
+                self._trim_tree_cache(tip)
 
         try:
             self.kv.write(batch, meanwhile)
@@ -519,10 +517,12 @@ class Chain:
         if checkpointed:
             self.tree_nodes.written()
 
-    def _checkpoint_written(self) -> None:
-        self.tree_nodes.written()
-        # What the cache holds of other roots is of no more use than what the store holds.
-        self.tree.retain(self._tip.state_root)
+    def _trim_tree_cache(self, tip: BlockHeader) -> None:
+        """Keeps in the tree's cache only the nodes under `tip`'s root, once a checkpoint at
+        `tip` is being written: what the cache holds of other roots is of no more use than what
+        the store holds. It runs during the write; if that fails, what the cache dropped is
+        still in the buffer or the store."""
+        self.tree.retain(tip.state_root)
 
     def _mark_invalid(self, block_hash: bytes) -> None:
         info = self.store.block_info(block_hash)

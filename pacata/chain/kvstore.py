@@ -11,7 +11,7 @@ the caller's `meanwhile` work, while the batch is being made durable where the s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -124,6 +124,7 @@ class LevelDBStore:
     def write(self, batch: WriteBatch, meanwhile: Meanwhile | None = None) -> None:
         """Writes `batch` atomically. LevelDB lets go of the GIL while it writes (and syncs), so
         for a large batch `meanwhile` runs then, and the write in a thread of the store's own."""
+        writing: Future[None] | None = None
         try:
             if self._db.closed:
                 raise StoreError("store is closed")
@@ -134,24 +135,19 @@ class LevelDBStore:
                     delete(key)
                 else:
                     put(key, value)
-        except BaseException:
-            if meanwhile is not None:
-                meanwhile()
-            raise
-        if meanwhile is None or len(batch) < _OVERLAPPED_WRITE_OPS:
-            try:
+            if meanwhile is not None and len(batch) >= _OVERLAPPED_WRITE_OPS:
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="leveldb-write")
+                writing = self._writer.submit(wb.write)
+            else:
                 wb.write()
-            finally:
+        finally:
+            try:
                 if meanwhile is not None:
                     meanwhile()
-            return
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="leveldb-write")
-        writing = self._writer.submit(wb.write)
-        try:
-            meanwhile()
-        finally:
-            writing.result()
+            finally:
+                if writing is not None:
+                    writing.result()
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         with self._db.iterator(prefix=prefix) as it:

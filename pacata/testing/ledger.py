@@ -18,6 +18,7 @@ from pacata.chain.devnet import DEVNET_ACCOUNTS, devnet_key, devnet_vrf_seed
 from pacata.chain.genesis import Genesis, shipped_genesis
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.kvstore import KeyValueStore, MemoryStore
+from pacata.chain.merkle import merkle_root
 from pacata.chain.transactions import Payload, Transaction, Transfer, make_transaction
 from pacata.chain.vrf import VrfKey
 
@@ -112,3 +113,13 @@ class ChainFactory:
 def with_params(genesis: Genesis, **changes: Any) -> Genesis:
     """`genesis` with some consensus parameters changed (a test chain of its own)."""
     return replace(genesis, params=replace(genesis.params, **changes))
+
+
+def with_bad_signature(block: Block, index: int) -> Block:
+    """`block` with transaction `index` signed wrongly: the same effects and state root, and a
+    header re-signed by the devnet producer over the new transaction root, so that the bad
+    signature is the block's only fault."""
+    txs = list(block.transactions)
+    txs[index] = replace(txs[index], signature=bytes(64), _encoding=None)
+    header = replace(block.header, tx_root=merkle_root([tx.txid for tx in txs]))
+    return Block(header.signed(devnet_key(PRODUCER_INDEX)), tuple(txs))

@@ -13,11 +13,10 @@ from pacata.chain.chain import AddStatus, Chain
 from pacata.chain.devnet import devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.kvstore import MemoryStore
-from pacata.chain.merkle import merkle_root
 from pacata.chain.signature_worker import InlineVerifier, ProcessVerifier, SignatureVerifier
 from pacata.errors import DecodeError, InvalidBlock
 from pacata.testing import ChainFactory
-from pacata.testing.ledger import PRODUCER_INDEX
+from pacata.testing.ledger import PRODUCER_INDEX, with_bad_signature
 
 GENESIS = shipped_genesis("devnet")
 
@@ -42,15 +41,6 @@ def assert_free(verifier: SignatureVerifier) -> None:
 def built_blocks(count: int, seed: int = 11) -> tuple[ChainFactory, list[Block]]:
     factory = ChainFactory(seed=seed)
     return factory, [factory.next_block(factory.random_transfers(4)) for _ in range(count)]
-
-
-def with_bad_signature(block: Block, index: int) -> Block:
-    """`block` with transaction `index` signed wrongly: same effects, same state root, and a
-    header re-signed over the new transaction root."""
-    txs = list(block.transactions)
-    txs[index] = replace(txs[index], signature=bytes(64), _encoding=None)
-    header = replace(block.header, tx_root=merkle_root([tx.txid for tx in txs]))
-    return Block(header.signed(devnet_key(PRODUCER_INDEX)), tuple(txs))
 
 
 def test_a_run_imports_as_add_block_does(verifier: SignatureVerifier) -> None:

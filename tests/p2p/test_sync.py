@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pacata.chain.blocks import Block
 from pacata.chain.chain import Chain
-from pacata.chain.devnet import devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.kvstore import MemoryStore
-from pacata.chain.merkle import merkle_root
 from pacata.p2p.records import node_id_of
 from pacata.p2p.sync import BlockSync, Orphan, OrphanPool, SyncLimits
-from pacata.testing.ledger import PRODUCER_INDEX, ChainFactory
+from pacata.testing.ledger import ChainFactory, with_bad_signature
 from pacata.testing.peer_network import MemoryNetwork, MemoryNode
 
 GENESIS = shipped_genesis("devnet")
@@ -40,10 +36,7 @@ def test_a_synced_block_that_fails_ends_the_round_and_costs_its_sender() -> None
     # current one is written); a failing block is still pinned on the peer that sent it.
     factory = ChainFactory(seed=4)
     blocks = factory.blocks(6, transfers_per_block=2)
-    txs = list(blocks[-1].transactions)
-    txs[1] = replace(txs[1], signature=bytes(64), _encoding=None)
-    header = replace(blocks[-1].header, tx_root=merkle_root([tx.txid for tx in txs]))
-    bad = Block(header.signed(devnet_key(PRODUCER_INDEX)), tuple(txs))
+    bad = with_bad_signature(blocks[-1], 1)
     net = MemoryNetwork(GENESIS)
     seed = net.add_node()
     feed(seed, blocks[:-1])
