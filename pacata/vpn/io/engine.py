@@ -56,7 +56,12 @@ from pacata.vpn.config import (
 )
 from pacata.vpn.io.tun import TunDevice
 from pacata.vpn.io.udp import UdpPort
-from pacata.vpn.offload import OffloadError, coalesce_for_writing, split_for_sending
+from pacata.vpn.offload import (
+    EMPTY_VIRTIO_NET_HEADER,
+    OffloadError,
+    coalesce_for_writing,
+    split_for_sending,
+)
 from pacata.vpn.uapi import ConfigurationError
 from pacata.vpn.wireguard import (
     DEFAULT_PARAMETERS,
@@ -394,20 +399,22 @@ class UserspaceEngine:
         """Drains the device's events (under `_lock`); returns the inner packets that passed
         cryptokey routing, in order."""
         packets: list[bytes] = []
-        lookup = self._routes.lookup
-        drops = self.counters.drops
         while (event := device.next_event()) is not None:
             if type(event) is PacketReceived:
-                packet = event.packet
-                version = packet[0] >> 4
-                source = packet[12:16] if version == 4 else packet[8:24]
-                if lookup(source) == event.peer:
-                    packets.append(packet)
-                else:
-                    drops["source address not allowed for the peer"] += 1
+                if self._allowed(event.packet, event.peer):
+                    packets.append(event.packet)
             else:
                 self._on_event(event)
         return packets
+
+    def _allowed(self, packet: bytes, peer: bytes) -> bool:
+        """Cryptokey routing: whether `peer` may send from the inner packet's source address
+        (a refusal is counted)."""
+        source = packet[12:16] if packet[0] >> 4 == 4 else packet[8:24]
+        if self._routes.lookup(source) == peer:
+            return True
+        self.counters.drops["source address not allowed for the peer"] += 1
+        return False
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, HandshakeCompleted):
@@ -508,6 +515,7 @@ class UserspaceEngine:
     def _send_inner_packets(self, packets: list[bytes]) -> None:
         lookup = self._routes.lookup
         batches: dict[bytes, list[bytes]] = {}
+        peer: bytes | None = None
         for packet in packets:
             version = packet[0] >> 4
             if version == 4:
@@ -528,6 +536,8 @@ class UserspaceEngine:
                 batch.append(packet)
         if not batches:
             return
+        if len(packets) == 1 and peer is not None and self._send_alone(peer, packets[0]):
+            return
         with self._lock:
             device = self._device
             if device is None:
@@ -541,6 +551,22 @@ class UserspaceEngine:
         self._udp.send_batch(outgoing)
         if deadline is not None and deadline < self._armed_deadline:
             self._rearm_timer()
+
+    def _send_alone(self, peer: bytes, packet: bytes) -> bool:
+        """A packet read alone (interactive traffic) through the device's fast path
+        (`Device.seal_packet`): False if the general path must take it."""
+        with self._lock:
+            device = self._device
+            if device is None:
+                return False
+            sealed = device.seal_packet(peer, packet, self._monotonic())
+            if sealed is None:
+                return False
+            deadline = device.get_timer()
+        self._udp.send(*sealed)
+        if deadline is not None and deadline < self._armed_deadline:
+            self._rearm_timer()
+        return True
 
     # -- inbound: UDP → TUN -------------------------------------------------------------------
 
@@ -624,6 +650,8 @@ class UserspaceEngine:
                     udp_ready = True
 
     def _receive_datagrams(self, datagrams: list[tuple[bytes, Address]]) -> None:
+        if len(datagrams) == 1 and self._receive_alone(*datagrams[0]):
+            return
         foreign: list[tuple[bytes, Address]] = []
         with self._lock:
             device = self._device
@@ -662,6 +690,27 @@ class UserspaceEngine:
             except Exception:
                 logger.exception("datagram handler failed on a datagram from %s", source)
 
+    def _receive_alone(self, data: bytes, source: Address) -> bool:
+        """A datagram received alone (interactive traffic) through the device's fast path
+        (`Device.open_packet`): False if the general path must take it."""
+        with self._lock:
+            device = self._device
+            if device is None:
+                return False
+            opened = device.open_packet(data, source, self._monotonic())
+            if opened is None:
+                return False
+            deadline = device.get_timer()
+        peer, packet = opened
+        if packet and self._allowed(packet, peer):
+            self._write_to_tun(
+                [EMPTY_VIRTIO_NET_HEADER + packet] if self.tun.vnet_header else [packet],
+                ready=True,
+            )
+        if deadline is not None and deadline < self._armed_deadline:
+            self._rearm_timer()
+        return True
+
     def _watch_load(
         self, device: Device, datagrams: list[tuple[bytes, Address]], now: float
     ) -> None:
@@ -680,8 +729,10 @@ class UserspaceEngine:
             if self._load_handshakes > self.options.under_load_handshakes_per_second:
                 device.under_load = True
 
-    def _write_to_tun(self, packets: list[bytes]) -> None:
-        writes = coalesce_for_writing(packets) if self.tun.vnet_header else packets
+    def _write_to_tun(self, packets: list[bytes], *, ready: bool = False) -> None:
+        """Writes `packets` to the TUN (coalesced, with virtio-net headers, when the TUN
+        takes them), or writes `packets` as they are when they are `ready`."""
+        writes = packets if ready or not self.tun.vnet_header else coalesce_for_writing(packets)
         fd = self.tun.fd
         for data in writes:
             try:

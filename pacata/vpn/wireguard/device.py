@@ -9,6 +9,11 @@ to send, then collects what to put on the wire, the next timer deadline and the 
     device.get_timer() -> deadline or None;  device.handle_timer(now, wall_time)
     device.next_event() -> PacketReceived | HandshakeCompleted | ... | None
 
+and the transport fast path, for one packet with nothing else due (None: use the calls above):
+
+    device.seal_packet(peer_key, ip_packet, now) -> (datagram, address) | None
+    device.open_packet(data, source, now) -> (peer_key, ip_packet or b"") | None
+
 Rules:
 
 - No sockets, no clock, no global randomness: `now` is the caller's monotonic time in seconds,
@@ -26,7 +31,11 @@ Rules:
 - Receiver indices are random 32-bit values, unique across the device; a handshake's index is
   handed over to the keypair it produces, as in the Linux module.
 - Timers live in the peers; the device keeps each peer's earliest deadline in a heap with lazy
-  deletion, so `get_timer` stays cheap however many peers there are.
+  deletion, so `get_timer` stays cheap however many peers there are. The fast path leaves a
+  deadline that moved later where it was, so `get_timer` is a time at or before which there
+  may be work: `handle_timer` called then with nothing due only reschedules.
+- Both paths apply the same rules (`peer.py`); the fast path only takes the packets for which
+  the general path would do nothing more than it does.
 """
 
 from __future__ import annotations
@@ -158,7 +167,7 @@ class Device:
         """Encrypts an inner IP packet to a peer, or queues it behind a handshake."""
         peer = self.peer(public_key)
         peer.send(packet, now, wall_time)
-        self._reschedule(peer)
+        self.reschedule(peer)
 
     def send_packets(
         self, public_key: bytes, packets: list[bytes], now: float, wall_time: float
@@ -167,12 +176,12 @@ class Device:
         checked once for the batch, not once per packet."""
         peer = self.peer(public_key)
         peer.send_batch(packets, now, wall_time)
-        self._reschedule(peer)
+        self.reschedule(peer)
 
     def send_keepalive(self, public_key: bytes, now: float, wall_time: float) -> None:
         peer = self.peer(public_key)
         peer.send_keepalive(now, wall_time)
-        self._reschedule(peer)
+        self.reschedule(peer)
 
     def receive_datagram(self, data: bytes, source: Address, now: float, wall_time: float) -> bool:
         """Handles one UDP payload from `source`; returns False if it is not a WireGuard message
@@ -187,7 +196,7 @@ class Device:
                 return True
             peer, keypair = owner
             peer.receive_transport(keypair, data, source, now, wall_time)
-            self._reschedule(peer)
+            self.reschedule(peer)
             return True
         kind = classify_datagram(data)
         if kind is None:
@@ -200,6 +209,27 @@ class Device:
             self.drops[DropReason.INVALID_HANDSHAKE] += 1
         return True
 
+    def seal_packet(
+        self, public_key: bytes, packet: bytes, now: float
+    ) -> tuple[bytes, Address] | None:
+        """The datagram carrying one inner packet to a peer and where to send it, if the current
+        session takes it with nothing else due; None: call `send_packets` instead."""
+        peer = self._peers.get(public_key)
+        return None if peer is None else peer.seal_data(packet, now)
+
+    def open_packet(self, data: bytes, source: Address, now: float) -> tuple[bytes, bytes] | None:
+        """The sending peer's key and the inner packet of a transport message under a peer's
+        current keypair from its known endpoint (b"" when there is nothing to deliver: a
+        keepalive, or a message dropped and counted); None: call `receive_datagram` instead."""
+        if data[:4] != TRANSPORT_DATA_HEADER or len(data) < TRANSPORT_MIN_SIZE:
+            return None
+        owner = self._keypair_owners.get(_INDEX.unpack_from(data, 4)[0])
+        if owner is None:
+            return None
+        peer, keypair = owner
+        packet = peer.open_data(keypair, data, source, now)
+        return None if packet is None else (peer.public_key, packet)
+
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         """The datagrams produced since the last call, in order, with their destinations."""
         outgoing = self._outgoing
@@ -210,7 +240,7 @@ class Device:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        """The earliest deadline at which `handle_timer` has work, or None."""
+        """The earliest deadline at which `handle_timer` may have work, or None."""
         timers = self._timers
         while timers:
             deadline, _, peer = timers[0]
@@ -228,7 +258,7 @@ class Device:
                 continue
             peer.scheduled_at = None
             peer.handle_timers(now, wall_time)
-            self._reschedule(peer)
+            self.reschedule(peer)
 
     # -- handshake messages -------------------------------------------------------------------
 
@@ -263,7 +293,7 @@ class Device:
             responder, message, now, self.parameters.initiation_interval
         )
         peer.respond_to_initiation(len(data), source, now)
-        self._reschedule(peer)
+        self.reschedule(peer)
 
     def _receive_response(self, data: bytes, source: Address, now: float, wall_time: float) -> None:
         if not self._admit(MessageType.HANDSHAKE_RESPONSE, data, source, now):
@@ -274,7 +304,7 @@ class Device:
             self.drops[DropReason.UNEXPECTED_RESPONSE] += 1
             return
         peer.receive_response(message, len(data), source, now, wall_time)
-        self._reschedule(peer)
+        self.reschedule(peer)
 
     def _receive_cookie_reply(
         self, data: bytes, source: Address, now: float, wall_time: float
@@ -329,7 +359,8 @@ class Device:
 
     # -- timer bookkeeping --------------------------------------------------------------------
 
-    def _reschedule(self, peer: Peer) -> None:
+    def reschedule(self, peer: Peer) -> None:
+        """Puts `peer` under its earliest deadline in the timer heap (PeerHost)."""
         deadline = peer.next_deadline()
         if deadline == peer.scheduled_at:
             return

@@ -66,6 +66,12 @@ class ProtocolParameters:
         return 3 * self.reject_after_time
 
     @property
+    def lastminute_rekey_after(self) -> float:
+        """An initiator receiving data under a keypair this old starts one last handshake
+        (REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT, 165 s by default)."""
+        return self.reject_after_time - self.keepalive_timeout - self.rekey_timeout
+
+    @property
     def initiation_interval(self) -> float:
         return 1.0 / self.initiations_per_second
 

@@ -84,6 +84,8 @@ class PeerHost(Protocol):
 
     def count_drop(self, reason: DropReason, count: int = 1) -> None: ...
 
+    def reschedule(self, peer: Peer) -> None: ...
+
 
 def ip_packet_length(packet: bytes) -> int | None:
     """The length an IPv4 or IPv6 packet declares, or None if `packet` cannot hold it."""
@@ -279,6 +281,96 @@ class Peer:
         self.tx_bytes += len(datagram)
         self._host.transmit(datagram, endpoint)
 
+    # -- the transport fast path --------------------------------------------------------------
+    #
+    # One data packet each way with nothing else due: the common case of interactive traffic,
+    # whose round trip is as long as the code it runs through while the caches are cold. Each
+    # method first checks that no rule of the general path other than the ones it applies would
+    # act (then it returns None and the caller takes the general path), and applies those
+    # rules inline. Timer deadlines that move later or go away are left scheduled: the device
+    # then wakes early, finds nothing due and reschedules (`Device.get_timer` is a lower bound).
+
+    def seal_data(self, packet: bytes, now: float) -> tuple[bytes, Address] | None:
+        """The transport message for one inner packet and its destination, or None if `send`
+        must take it: nothing staged, a current keypair that stays valid and needs no rekey
+        after this message, a known endpoint."""
+        keypair = self.keypairs.current
+        endpoint = self.endpoint
+        if keypair is None or not keypair.sending_valid or self.staged or not packet:
+            return None
+        parameters = self._host.parameters
+        counter = keypair.sending_counter
+        if (
+            counter >= parameters.rekey_after_messages  # (below reject_after_messages)
+            or keypair.birth + parameters.reject_after_time <= now
+            or (keypair.is_initiator and keypair.birth + parameters.rekey_after_time <= now)
+            or endpoint is None
+        ):
+            return None
+        datagram = keypair.seal(packet, self._host.mtu)
+        self.tx_bytes += len(datagram)
+        self._send_keepalive_at = None  # an authenticated packet sent
+        if self.persistent_keepalive is not None:
+            self._persistent_keepalive_at = now + self.persistent_keepalive
+        if self._new_handshake_at is None:
+            self._on_data_sent(now)
+            self._schedule_by(self._new_handshake_at)
+        return datagram, endpoint
+
+    def open_data(
+        self, keypair: Keypair, datagram: bytes, source: Address, now: float
+    ) -> bytes | None:
+        """The inner packet of a transport message under the current keypair from the known
+        endpoint (b"" for a keepalive or a dropped message, counted), or None if
+        `receive_transport` must take it (another keypair, a new endpoint, an expired key, a
+        last-minute handshake due)."""
+        if keypair is not self.keypairs.current or source != self.endpoint:
+            return None
+        parameters = self._host.parameters
+        replay = keypair.replay
+        if (
+            not keypair.receiving_valid
+            or keypair.birth + parameters.reject_after_time <= now
+            or replay.highest + 1 >= parameters.reject_after_messages
+            or (
+                keypair.is_initiator
+                and keypair.sending_valid
+                and not self._sent_lastminute_handshake
+                and keypair.birth + parameters.lastminute_rekey_after <= now
+            )
+        ):
+            return None
+        (counter,) = _COUNTER.unpack_from(datagram, 8)
+        plaintext = keypair.open(counter, datagram)
+        if plaintext is None:
+            self._host.count_drop(DropReason.INVALID_TRANSPORT)
+            return b""
+        if not replay.accept(counter):
+            self._host.count_drop(DropReason.REPLAYED_COUNTER)
+            return b""
+        self._new_handshake_at = None  # an authenticated packet received
+        if self.persistent_keepalive is not None:
+            self._persistent_keepalive_at = now + self.persistent_keepalive
+        self.rx_bytes += len(datagram)
+        if not plaintext:
+            return plaintext  # a keepalive
+        if self._send_keepalive_at is None:
+            self._on_data_received(now)
+            self._schedule_by(self._send_keepalive_at)
+        else:
+            self._need_another_keepalive = True
+        length = ip_packet_length(plaintext)
+        if length is None:
+            self._host.count_drop(DropReason.INVALID_INNER_PACKET)
+            return b""
+        return plaintext if length == len(plaintext) else plaintext[:length]
+
+    def _schedule_by(self, deadline: float | None) -> None:
+        """Makes the device wake this peer no later than `deadline`."""
+        scheduled = self.scheduled_at
+        if deadline is not None and (scheduled is None or deadline < scheduled):
+            self._host.reschedule(self)
+
     # -- receiving ----------------------------------------------------------------------------
 
     def respond_to_initiation(self, size: int, source: Address, now: float) -> None:
@@ -366,10 +458,7 @@ class Peer:
         parameters = self._host.parameters
         if keypair is None or not keypair.sending_valid or not keypair.is_initiator:
             return
-        lastminute = (
-            parameters.reject_after_time - parameters.keepalive_timeout - parameters.rekey_timeout
-        )
-        if keypair.birth + lastminute <= now:
+        if keypair.birth + parameters.lastminute_rekey_after <= now:
             self._sent_lastminute_handshake = True
             self._send_queued_initiation(now, wall_time, is_retry=False)
 

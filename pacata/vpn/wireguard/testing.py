@@ -68,6 +68,8 @@ class Node:
     device: Device
     address: Address
     events: list[Event] = field(default_factory=list)
+    # Datagrams the fast path produced, in order with those the device queued before them.
+    outbox: list[tuple[bytes, Address]] = field(default_factory=list)
 
     @property
     def public_key(self) -> bytes:
@@ -96,8 +98,19 @@ class Testbed:
     """Devices wired through a perfect in-memory network, deterministic given the seed."""
 
     __test__ = False
+    # With the fast path, `send` and `deliver` try the device's transport fast path first
+    # (`seal_packet`, `open_packet`), as the userspace engine does for lone packets. Tests of
+    # the core run under both settings (tests/vpn/conftest.py).
+    fast_path_default = False
 
-    def __init__(self, parameters: ProtocolParameters = DEFAULT_PARAMETERS, seed: int = 7) -> None:
+    def __init__(
+        self,
+        parameters: ProtocolParameters = DEFAULT_PARAMETERS,
+        seed: int = 7,
+        *,
+        fast_path: bool | None = None,
+    ) -> None:
+        self.fast_path = self.fast_path_default if fast_path is None else fast_path
         self.parameters = parameters
         self.clock = ManualClock()
         self.random = random.Random(seed)
@@ -145,14 +158,23 @@ class Testbed:
     # -- driving ------------------------------------------------------------------------------
 
     def send(self, node: Node, peer: Node, packet: bytes) -> None:
-        node.device.send_packet(peer.public_key, packet, self.clock.now, self.clock.wall)
+        device = node.device
+        if self.fast_path:
+            sealed = device.seal_packet(peer.public_key, packet, self.clock.now)
+            if sealed is not None:
+                node.outbox += device.datagrams_to_send()
+                node.outbox.append(sealed)
+                return
+        device.send_packet(peer.public_key, packet, self.clock.now, self.clock.wall)
         self._collect_events(node)
 
     def take(self, node: Node) -> list[Transmission]:
         """The datagrams `node` wants to send, removed from it and not delivered."""
+        outgoing = node.outbox + node.device.datagrams_to_send()
+        node.outbox = []
         return [
             Transmission(node, node.address, destination, datagram, self.clock.now)
-            for datagram, destination in node.device.datagrams_to_send()
+            for datagram, destination in outgoing
         ]
 
     def deliver(self, transmission: Transmission, *, source: Address | None = None) -> bool:
@@ -161,6 +183,13 @@ class Testbed:
         if receiver is None:
             return False
         origin = transmission.source if source is None else source
+        if self.fast_path:
+            opened = receiver.device.open_packet(transmission.datagram, origin, self.clock.now)
+            if opened is not None:
+                peer, packet = opened
+                if packet:
+                    receiver.events.append(PacketReceived(peer, packet))
+                return True
         accepted = receiver.device.receive_datagram(
             transmission.datagram, origin, self.clock.now, self.clock.wall
         )
