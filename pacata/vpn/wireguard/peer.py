@@ -244,13 +244,18 @@ class Peer:
             self._send_queued_initiation(now, wall_time, is_retry=False)
 
     def _keep_key_fresh_after_sending(self, keypair: Keypair, now: float, wall_time: float) -> None:
-        parameters = self._host.parameters
         if keypair is not self.keypairs.current or not keypair.sending_valid:
             return
-        if keypair.sending_counter > parameters.rekey_after_messages or (
-            keypair.is_initiator and keypair.birth + parameters.rekey_after_time <= now
-        ):
+        if self._rekey_due(keypair, keypair.sending_counter, now):
             self._send_queued_initiation(now, wall_time, is_retry=False)
+
+    def _rekey_due(self, keypair: Keypair, sent: int, now: float) -> bool:
+        """Whether a keypair that has sent `sent` messages calls for a new handshake: past
+        REKEY_AFTER_MESSAGES, or past REKEY_AFTER_TIME if we initiated it."""
+        parameters = self._host.parameters
+        return sent > parameters.rekey_after_messages or (
+            keypair.is_initiator and keypair.birth + parameters.rekey_after_time <= now
+        )
 
     def _send_queued_initiation(self, now: float, wall_time: float, *, is_retry: bool) -> None:
         if not is_retry:
@@ -298,23 +303,19 @@ class Peer:
         endpoint = self.endpoint
         if keypair is None or not keypair.sending_valid or self.staged or not packet:
             return None
-        parameters = self._host.parameters
-        counter = keypair.sending_counter
         if (
-            counter >= parameters.rekey_after_messages  # (below reject_after_messages)
-            or keypair.birth + parameters.reject_after_time <= now
-            or (keypair.is_initiator and keypair.birth + parameters.rekey_after_time <= now)
-            or endpoint is None
+            endpoint is None
+            or keypair.birth + self._host.parameters.reject_after_time <= now
+            # (REKEY_AFTER_MESSAGES is below REJECT_AFTER_MESSAGES)
+            or self._rekey_due(keypair, keypair.sending_counter + 1, now)
         ):
             return None
         datagram = keypair.seal(packet, self._host.mtu)
         self.tx_bytes += len(datagram)
-        self._send_keepalive_at = None  # an authenticated packet sent
-        if self.persistent_keepalive is not None:
-            self._persistent_keepalive_at = now + self.persistent_keepalive
-        if self._new_handshake_at is None:
-            self._on_data_sent(now)
-            self._schedule_by(self._new_handshake_at)
+        self._on_authenticated_packet_traversal(now)
+        self._on_authenticated_packet_sent()
+        self._on_data_sent(now)
+        self._schedule_by(self._new_handshake_at)
         return datagram, endpoint
 
     def open_data(
@@ -324,20 +325,11 @@ class Peer:
         endpoint (b"" for a keepalive or a dropped message, counted), or None if
         `receive_transport` must take it (another keypair, a new endpoint, an expired key, a
         last-minute handshake due)."""
-        if keypair is not self.keypairs.current or source != self.endpoint:
-            return None
-        parameters = self._host.parameters
-        replay = keypair.replay
         if (
-            not keypair.receiving_valid
-            or keypair.birth + parameters.reject_after_time <= now
-            or replay.highest + 1 >= parameters.reject_after_messages
-            or (
-                keypair.is_initiator
-                and keypair.sending_valid
-                and not self._sent_lastminute_handshake
-                and keypair.birth + parameters.lastminute_rekey_after <= now
-            )
+            keypair is not self.keypairs.current
+            or source != self.endpoint
+            or not self._may_receive(keypair, now)
+            or self._lastminute_handshake_due(now)
         ):
             return None
         (counter,) = _COUNTER.unpack_from(datagram, 8)
@@ -345,20 +337,16 @@ class Peer:
         if plaintext is None:
             self._host.count_drop(DropReason.INVALID_TRANSPORT)
             return b""
-        if not replay.accept(counter):
+        if not keypair.replay.accept(counter):
             self._host.count_drop(DropReason.REPLAYED_COUNTER)
             return b""
         self._new_handshake_at = None  # an authenticated packet received
-        if self.persistent_keepalive is not None:
-            self._persistent_keepalive_at = now + self.persistent_keepalive
+        self._on_authenticated_packet_traversal(now)
         self.rx_bytes += len(datagram)
         if not plaintext:
             return plaintext  # a keepalive
-        if self._send_keepalive_at is None:
-            self._on_data_received(now)
-            self._schedule_by(self._send_keepalive_at)
-        else:
-            self._need_another_keepalive = True
+        self._on_data_received(now)
+        self._schedule_by(self._send_keepalive_at)
         length = ip_packet_length(plaintext)
         if length is None:
             self._host.count_drop(DropReason.INVALID_INNER_PACKET)
@@ -411,13 +399,7 @@ class Peer:
         """Transport data addressed to one of our keypairs (the hot receive path)."""
         (counter,) = _COUNTER.unpack_from(datagram, 8)
         host = self._host
-        parameters = host.parameters
-        replay = keypair.replay
-        if (
-            not keypair.receiving_valid
-            or keypair.birth + parameters.reject_after_time <= now
-            or replay.highest + 1 >= parameters.reject_after_messages
-        ):
+        if not self._may_receive(keypair, now):
             keypair.receiving_valid = False
             host.count_drop(DropReason.EXPIRED_KEY)
             return
@@ -425,7 +407,7 @@ class Peer:
         if plaintext is None:
             host.count_drop(DropReason.INVALID_TRANSPORT)
             return
-        if not replay.accept(counter):
+        if not keypair.replay.accept(counter):
             host.count_drop(DropReason.REPLAYED_COUNTER)
             return
         if source != self.endpoint:
@@ -452,15 +434,31 @@ class Peer:
         host.emit(PacketReceived(self.public_key, plaintext))
 
     def _keep_key_fresh_after_receiving(self, now: float, wall_time: float) -> None:
-        if self._sent_lastminute_handshake:
-            return
-        keypair = self.keypairs.current
-        parameters = self._host.parameters
-        if keypair is None or not keypair.sending_valid or not keypair.is_initiator:
-            return
-        if keypair.birth + parameters.lastminute_rekey_after <= now:
+        if self._lastminute_handshake_due(now):
             self._sent_lastminute_handshake = True
             self._send_queued_initiation(now, wall_time, is_retry=False)
+
+    def _lastminute_handshake_due(self, now: float) -> bool:
+        """Data received now calls for the one last-minute handshake: our current keypair is
+        one we initiated, older than REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT."""
+        keypair = self.keypairs.current
+        return (
+            not self._sent_lastminute_handshake
+            and keypair is not None
+            and keypair.sending_valid
+            and keypair.is_initiator
+            and keypair.birth + self._host.parameters.lastminute_rekey_after <= now
+        )
+
+    def _may_receive(self, keypair: Keypair, now: float) -> bool:
+        """Whether `keypair` still accepts transport data: valid, younger than
+        REJECT_AFTER_TIME, below REJECT_AFTER_MESSAGES."""
+        parameters = self._host.parameters
+        return (
+            keypair.receiving_valid
+            and keypair.birth + parameters.reject_after_time > now
+            and keypair.replay.highest + 1 < parameters.reject_after_messages
+        )
 
     def _install(self, keys: SessionKeys, now: float) -> Keypair:
         host = self._host
