@@ -31,6 +31,7 @@ from pacata.vpn.offload import (
     segment_tcp,
     split_for_sending,
 )
+from pacata.vpn.testing import ipv4_tcp
 
 
 def reference_sum(data: bytes) -> int:
@@ -47,17 +48,6 @@ def reference_sum(data: bytes) -> int:
 def verifies(data: bytes) -> bool:
     """A checksummed region verifies when its ones' complement sum is all ones."""
     return reference_sum(data) == 0xFFFF
-
-
-def ipv4_tcp(payload: bytes, *, flags: int = TCP_ACK | TCP_PSH, seq: int = 1000,
-             source: bytes = b"\x0a\x00\x00\x01", ip_id: int = 7) -> bytes:  # fmt: skip
-    tcp = struct.pack("!HHIIBBHHH", 40000, 5201, seq, 555, 8 << 4, flags, 512, 0, 0)
-    tcp += b"\x01\x01\x08\x0a" + bytes(8)  # NOP NOP timestamps
-    ip = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), ip_id, 0x4000, 64, 6, 0,
-        source, b"\x0a\x00\x00\x02",
-    )  # fmt: skip
-    return ip + tcp + payload
 
 
 def ipv6_tcp(payload: bytes, *, flags: int = TCP_ACK, seq: int = 1) -> bytes:

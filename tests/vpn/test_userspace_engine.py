@@ -21,7 +21,16 @@ import pytest
 from pacata.vpn.config import NO_KEY, InterfaceChange, PeerChange
 from pacata.vpn.io.engine import EngineOptions, UserspaceEngine
 from pacata.vpn.netns_lab import wait_until
-from pacata.vpn.testing import SocketPairTun
+from pacata.vpn.offload import (
+    EMPTY_VIRTIO_NET_HEADER,
+    GSO_TCPV4,
+    NEEDS_CSUM,
+    VIRTIO_NET_HEADER,
+    VIRTIO_NET_HEADER_SIZE,
+    complete_checksum,
+    split_for_sending,
+)
+from pacata.vpn.testing import SocketPairTun, ipv4_tcp
 from pacata.vpn.uapi import ConfigurationError
 from pacata.vpn.wireguard import Device, DropReason, x25519_public_key
 from pacata.vpn.wireguard.testing import ipv4_packet
@@ -45,9 +54,9 @@ class Node:
         return ("127.0.0.1", self.engine.listen_port)
 
 
-def make_node(name: str, address: str) -> Node:
-    tun = SocketPairTun(name)
-    engine = UserspaceEngine(tun.device, options=EngineOptions())
+def make_node(name: str, address: str, *, vnet_header: bool = False, data_threads: int = 1) -> Node:
+    tun = SocketPairTun(name, vnet_header=vnet_header)
+    engine = UserspaceEngine(tun.device, options=EngineOptions(data_threads=data_threads))
     node = Node(engine, tun, os.urandom(32), address)
     engine.apply(InterfaceChange(private_key=node.private_key))
     engine.start()
@@ -64,10 +73,9 @@ def peer_change(node: Node, **overrides: object) -> PeerChange:
     return PeerChange(**fields)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def pair() -> Iterator[tuple[Node, Node]]:
-    alice = make_node("fake-a", "10.0.0.1")
-    bob = make_node("fake-b", "10.0.0.2")
+def connected_pair(*, vnet_header: bool, data_threads: int) -> Iterator[tuple[Node, Node]]:
+    alice = make_node("fake-a", "10.0.0.1", vnet_header=vnet_header, data_threads=data_threads)
+    bob = make_node("fake-b", "10.0.0.2", vnet_header=vnet_header, data_threads=data_threads)
     try:
         alice.engine.apply(InterfaceChange(peers=(peer_change(bob),)))
         bob.engine.apply(InterfaceChange(peers=(peer_change(alice),)))
@@ -76,6 +84,18 @@ def pair() -> Iterator[tuple[Node, Node]]:
         for node in (alice, bob):
             node.engine.close()
             node.tun.close()
+
+
+# Every test of a pair runs with one data thread (the default) and with one per direction.
+@pytest.fixture(params=[1, 2], ids=["one-data-thread", "thread-per-direction"])
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Node, Node]]:
+    yield from connected_pair(vnet_header=False, data_threads=request.param)
+
+
+@pytest.fixture(params=[1, 2], ids=["one-data-thread", "thread-per-direction"])
+def offload_pair(request: pytest.FixtureRequest) -> Iterator[tuple[Node, Node]]:
+    """Engines whose TUN reads and writes carry virtio-net headers, as with offloads on."""
+    yield from connected_pair(vnet_header=True, data_threads=request.param)
 
 
 def test_packets_cross_both_ways(pair: tuple[Node, Node]) -> None:
@@ -191,6 +211,45 @@ def test_garbage_from_the_network_and_the_tun_never_stops_it(pair: tuple[Node, N
     assert not bob.engine.stopped and not alice.engine.stopped
 
 
+def test_virtio_net_headers_on_the_tun(offload_pair: tuple[Node, Node]) -> None:
+    alice, bob = offload_pair
+    # A lone packet read as it is: sealed on the fast path, written with an empty header.
+    plain = ipv4_packet(b"ping", "10.0.0.1", "10.0.0.2")
+    alice.tun.inject(EMPTY_VIRTIO_NET_HEADER + plain)
+    assert bob.tun.delivered() == EMPTY_VIRTIO_NET_HEADER + plain
+    # A lone packet whose checksum the kernel left to finish: finished before sealing.
+    payload = b"finish my checksum"
+    udp = struct.pack("!HHHH", 1000, 53, 8 + len(payload), 0) + payload
+    ip = ipv4_packet(udp, "10.0.0.1", "10.0.0.2")[:20]
+    ip = ip[:9] + b"\x11" + ip[10:]
+    pseudo = (0x0A00 + 0x0001 + 0x0A00 + 0x0002 + 17 + len(udp)) % 0xFFFF
+    partial = ip + udp[:6] + struct.pack("!H", pseudo) + udp[8:]
+    alice.tun.inject(VIRTIO_NET_HEADER.pack(NEEDS_CSUM, 0, 0, 0, 20, 6) + partial)
+    arrived = bob.tun.delivered()
+    assert arrived[:VIRTIO_NET_HEADER_SIZE] == EMPTY_VIRTIO_NET_HEADER
+    assert arrived[VIRTIO_NET_HEADER_SIZE:] == complete_checksum(partial, 20, 6)
+    assert arrived[-len(payload) :] == payload and arrived[-len(payload) - 2 :][:2] != b"\0\0"
+    # A TCP super-packet: cut into segments, sent, coalesced again into one write.
+    stream = os.urandom(5000)
+    gso = VIRTIO_NET_HEADER.pack(NEEDS_CSUM, GSO_TCPV4, 52, 1400, 20, 16)
+    alice.tun.inject(gso + ipv4_tcp(stream))
+    segments = split_for_sending(bob.tun.delivered())
+    assert len(segments) == 4
+    assert b"".join(segment[52:] for segment in segments) == stream
+    # Malformed reads are counted and dropped; the next packet still goes through.
+    for malformed in (b"\0\0\0", bytes(VIRTIO_NET_HEADER_SIZE),
+                      VIRTIO_NET_HEADER.pack(0, 3, 0, 1000, 20, 6) + plain):  # fmt: skip
+        alice.tun.inject(malformed)
+    wait_until(
+        lambda: alice.engine.counters.drops["malformed packet from the TUN"] == 3,
+        TIMEOUT,
+        "three malformed reads to be counted",
+    )
+    alice.tun.inject(EMPTY_VIRTIO_NET_HEADER + plain)
+    assert bob.tun.delivered() == EMPTY_VIRTIO_NET_HEADER + plain
+    assert not alice.engine.stopped and not bob.engine.stopped
+
+
 def test_configuration_semantics(pair: tuple[Node, Node]) -> None:
     alice, bob = pair
     engine = alice.engine
@@ -274,12 +333,14 @@ def test_listen_port_rebinds_and_refuses_a_taken_port(pair: tuple[Node, Node]) -
     bob.tun.inject(ipv4_packet(b"back", "10.0.0.2", "10.0.0.1"))
     assert alice.tun.delivered()[20:] == b"back"
     assert bob.engine.status().peers[0].endpoint == ("127.0.0.1", new_port)
-    # Idle after the rebind, the data thread sleeps: the closed socket must not stay in its
+    # Idle after the rebind, the data threads sleep: the closed socket must not stay in a
     # poll set (a regression: POLLNVAL on the old descriptor made it spin).
-    (data_thread,) = [t for t in alice.engine._threads if t.name.endswith("-data")]
-    before = thread_cpu_seconds(data_thread.native_id)
+    data_threads = [t for t in alice.engine._threads if not t.name.endswith("-timers")]
+    assert len(data_threads) == alice.engine.options.data_threads
+    before = [thread_cpu_seconds(thread.native_id) for thread in data_threads]
     threading.Event().wait(0.5)  # a measurement window, not a wait for anything
-    assert thread_cpu_seconds(data_thread.native_id) - before < 0.2
+    for thread, spent in zip(data_threads, before, strict=True):
+        assert thread_cpu_seconds(thread.native_id) - spent < 0.2, thread.name
 
 
 def thread_cpu_seconds(native_id: int | None) -> float:

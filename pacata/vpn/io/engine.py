@@ -16,7 +16,10 @@ The protocol itself is `pacata.vpn.wireguard.Device`; this module moves packets:
   data-path thread moves it earlier) and runs `Device.handle_timer`.
 
 By default one thread runs both directions (`EngineOptions.data_threads = 1`), polling the TUN
-and the socket together; with 2, each direction has its own thread.
+and the socket together; with 2, each direction has its own thread. Either way, a wake-up first
+takes one read from each ready descriptor (`_forward_from_tun`, `_forward_from_udp`): the lone
+packet of interactive traffic goes through the device's fast path with nothing built around it,
+and a descriptor is read in batches only while its reads come back full.
 
 Rules:
 
@@ -55,9 +58,10 @@ from pacata.vpn.config import (
     PeerStatus,
 )
 from pacata.vpn.io.tun import TunDevice
-from pacata.vpn.io.udp import UdpPort
+from pacata.vpn.io.udp import UdpPort, split_segments
 from pacata.vpn.offload import (
     EMPTY_VIRTIO_NET_HEADER,
+    VIRTIO_NET_HEADER_SIZE,
     OffloadError,
     coalesce_for_writing,
     split_for_sending,
@@ -82,6 +86,8 @@ SMALL_READ = 512
 """After a read shorter than this (a ping, an ACK), poll before reading again."""
 _POLL_ERRORS = select.POLLERR | select.POLLHUP | select.POLLNVAL
 _HANDSHAKE_TYPES = (b"\x01", b"\x02")
+_NO_OFFLOAD_FLAGS = b"\x00\x00"
+"""The first two bytes of a virtio-net header (flags, GSO type) of a packet read as it is."""
 
 DatagramHandler = Callable[[bytes, Address], None]
 
@@ -457,6 +463,17 @@ class UserspaceEngine:
 
     # -- outbound: TUN → UDP ------------------------------------------------------------------
 
+    def _forward_tun_batch(self) -> bool | None:
+        """Sends what the TUN has ready (`_read_tun`); whether to read again before polling,
+        None once the interface is gone."""
+        result = self._read_tun()
+        if result is None:
+            return None
+        packets, read_again = result
+        if packets:
+            self._send_inner_packets(packets)
+        return read_again
+
     def _read_tun(self) -> tuple[list[bytes], bool] | None:
         """The packets the TUN has ready (up to `read_batch` reads), segmented, and whether to
         read again before polling; None once the interface is gone.
@@ -474,22 +491,68 @@ class UserspaceEngine:
             except (BlockingIOError, InterruptedError):
                 return packets, False
             except OSError as error:
-                # EBADFD: the interface was deleted; anything else is as final for us.
-                if error.errno != errno.EBADFD:
-                    logger.error("reading %s failed: %s", self.tun.name, error)
+                self._tun_read_failed(error)
                 return None
             if not data:  # end of file: a TUN never says that, a test's socket pair does
                 return None
-            if not split:
-                packets.append(data)
+            if split:
+                packets += self._segments(data)
             else:
-                try:
-                    packets.extend(split_for_sending(data))
-                except OffloadError:
-                    self.counters.drops["malformed packet from the TUN"] += 1
+                packets.append(data)
             if len(data) < SMALL_READ:
                 return packets, False
         return packets, True
+
+    def _tun_read_failed(self, error: OSError) -> None:
+        # EBADFD: the interface was deleted; anything else is as final for us.
+        if error.errno != errno.EBADFD:
+            logger.error("reading %s failed: %s", self.tun.name, error)
+
+    def _segments(self, data: bytes) -> list[bytes]:
+        """The packets of a read with a virtio-net header (none, counted, if malformed)."""
+        try:
+            return split_for_sending(data)
+        except OffloadError:
+            self.counters.drops["malformed packet from the TUN"] += 1
+            return []
+
+    def _forward_from_tun(self) -> bool | None:
+        """One TUN read after a wake-up, the way interactive traffic comes: a lone packet to a
+        peer that the device's fast path takes (`Device.seal_packet`) goes out with no batch
+        built; anything else takes the general path. Returns whether to read again before
+        polling, None once the interface is gone."""
+        try:
+            data = os.read(self.tun.fd, _READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as error:
+            self._tun_read_failed(error)
+            return None
+        if not data:
+            return None
+        read_again = len(data) >= SMALL_READ
+        if not self.tun.vnet_header:
+            packet = data
+        elif data[:2] == _NO_OFFLOAD_FLAGS and len(data) > VIRTIO_NET_HEADER_SIZE:
+            # (no checksum to finish, not a GSO packet)
+            packet = data[VIRTIO_NET_HEADER_SIZE:]
+        else:
+            self._send_inner_packets(self._segments(data))
+            return read_again
+        peer = self._peer_for(packet)
+        if peer is None:
+            return read_again
+        with self._lock:
+            device = self._device
+            sealed = None if device is None else device.seal_packet(peer, packet, self._monotonic())
+            deadline = None if sealed is None or device is None else device.get_timer()
+        if sealed is None:
+            self._send_inner_packets([packet])
+        else:
+            self._udp.send(*sealed)
+            if deadline is not None and deadline < self._armed_deadline:
+                self._rearm_timer()
+        return read_again
 
     def _run_outbound(self) -> None:
         """TUN → UDP, alone on its thread (`EngineOptions.data_threads == 2`)."""
@@ -497,37 +560,37 @@ class UserspaceEngine:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         poller.register(self._stop_signal, select.POLLIN)
-        while not self._stopping:
-            result = self._read_tun()
-            if result is None:
-                self._interface_gone()
-                return
-            packets, read_again = result
-            if packets:
-                self._send_inner_packets(packets)
+        read_again: bool | None = True
+        while read_again is not None and not self._stopping:
             if read_again:
+                read_again = self._forward_tun_batch()
                 continue
             for ready_fd, events in poller.poll():
-                if ready_fd == fd and events & _POLL_ERRORS:
-                    self._interface_gone()
-                    return
+                if ready_fd == fd:
+                    read_again = True if events & _POLL_ERRORS else self._forward_from_tun()
+        if read_again is None:
+            self._interface_gone()
+
+    def _peer_for(self, packet: bytes) -> bytes | None:
+        """The peer whose allowed IPs hold the packet's destination (a miss is counted)."""
+        version = packet[0] >> 4
+        if version == 4:
+            destination = packet[16:20]
+        elif version == 6:
+            destination = packet[24:40]
+        else:
+            self.counters.drops["not an IP packet"] += 1
+            return None
+        peer = self._routes.lookup(destination)
+        if peer is None:
+            self.counters.drops["no peer for the destination"] += 1
+        return peer
 
     def _send_inner_packets(self, packets: list[bytes]) -> None:
-        lookup = self._routes.lookup
         batches: dict[bytes, list[bytes]] = {}
-        peer: bytes | None = None
         for packet in packets:
-            version = packet[0] >> 4
-            if version == 4:
-                destination = packet[16:20]
-            elif version == 6:
-                destination = packet[24:40]
-            else:
-                self.counters.drops["not an IP packet"] += 1
-                continue
-            peer = lookup(destination)
+            peer = self._peer_for(packet)
             if peer is None:
-                self.counters.drops["no peer for the destination"] += 1
                 continue
             batch = batches.get(peer)
             if batch is None:
@@ -535,8 +598,6 @@ class UserspaceEngine:
             else:
                 batch.append(packet)
         if not batches:
-            return
-        if len(packets) == 1 and peer is not None and self._send_alone(peer, packets[0]):
             return
         with self._lock:
             device = self._device
@@ -551,22 +612,6 @@ class UserspaceEngine:
         self._udp.send_batch(outgoing)
         if deadline is not None and deadline < self._armed_deadline:
             self._rearm_timer()
-
-    def _send_alone(self, peer: bytes, packet: bytes) -> bool:
-        """A packet read alone (interactive traffic) through the device's fast path
-        (`Device.seal_packet`): False if the general path must take it."""
-        with self._lock:
-            device = self._device
-            if device is None:
-                return False
-            sealed = device.seal_packet(peer, packet, self._monotonic())
-            if sealed is None:
-                return False
-            deadline = device.get_timer()
-        self._udp.send(*sealed)
-        if deadline is not None and deadline < self._armed_deadline:
-            self._rearm_timer()
-        return True
 
     # -- inbound: UDP → TUN -------------------------------------------------------------------
 
@@ -594,23 +639,30 @@ class UserspaceEngine:
         poller.register(watched[1], select.POLLIN)
         poller.register(self._stop_signal, select.POLLIN)
         poller.register(self._socket_changed, select.POLLIN)
+        read_again = True
         while not self._stopping:
-            watched = self._watch_socket(poller, watched)
-            datagrams, read_again = watched[0].receive_batch(self.options.read_batch)
-            if datagrams:
-                self._receive_datagrams(datagrams)
+            if watched[0] is not self._udp:
+                watched = self._watch_socket(poller, watched)
             if read_again:
+                datagrams, read_again = watched[0].receive_batch(self.options.read_batch)
+                if datagrams:
+                    self._receive_datagrams(datagrams)
                 continue
             for ready_fd, _ in poller.poll():
                 if ready_fd == self._socket_changed:
                     with contextlib.suppress(BlockingIOError):
                         os.eventfd_read(self._socket_changed)
+                    read_again = True
+                elif ready_fd != self._stop_signal:
+                    read_again = self._forward_from_udp(watched[0]) or read_again
 
     def _run_both_directions(self) -> None:
         """TUN → UDP and UDP → TUN on one thread (`EngineOptions.data_threads == 1`): no GIL
-        hand-over between directions, which is what a round trip pays for. Each descriptor is
-        read only while poll said it was ready and until a read finds it empty, so that a wake-up
-        costs at most one empty read, not one per descriptor per pass."""
+        hand-over between directions, which is what a round trip pays for. A wake-up first
+        takes one read from each ready descriptor (`_forward_from_tun`, `_forward_from_udp`:
+        the lone packet of interactive traffic goes straight through); a descriptor is then
+        read in batches only while its reads come back full, so that a wake-up costs at most
+        one empty read, not one per descriptor per pass."""
         fd = self.tun.fd
         watched = (self._udp, self._udp.fileno())
         poller = select.poll()
@@ -619,17 +671,15 @@ class UserspaceEngine:
         poller.register(self._stop_signal, select.POLLIN)
         poller.register(self._socket_changed, select.POLLIN)
         read_batch = self.options.read_batch
-        tun_ready = udp_ready = True
-        while not self._stopping:
-            watched = self._watch_socket(poller, watched)
+        tun_ready: bool | None = True
+        udp_ready = True
+        while tun_ready is not None and not self._stopping:
+            if watched[0] is not self._udp:
+                watched = self._watch_socket(poller, watched)
             if tun_ready:
-                result = self._read_tun()
-                if result is None:
-                    self._interface_gone()
-                    return
-                packets, tun_ready = result
-                if packets:
-                    self._send_inner_packets(packets)
+                tun_ready = self._forward_tun_batch()
+                if tun_ready is None:
+                    break
             if udp_ready:
                 datagrams, udp_ready = watched[0].receive_batch(read_batch)
                 if datagrams:
@@ -638,20 +688,46 @@ class UserspaceEngine:
                 continue
             for ready_fd, events in poller.poll():
                 if ready_fd == fd:
-                    if events & _POLL_ERRORS:
-                        self._interface_gone()
-                        return
-                    tun_ready = True
+                    tun_ready = True if events & _POLL_ERRORS else self._forward_from_tun()
                 elif ready_fd == self._socket_changed:
                     with contextlib.suppress(BlockingIOError):
                         os.eventfd_read(self._socket_changed)
                     udp_ready = True
                 elif ready_fd != self._stop_signal:
-                    udp_ready = True
+                    udp_ready = self._forward_from_udp(watched[0]) or udp_ready
+        if tun_ready is None:
+            self._interface_gone()
+
+    def _forward_from_udp(self, udp: UdpPort) -> bool:
+        """One socket read after a wake-up, the way interactive traffic comes: a lone transport
+        message that the device's fast path takes (`Device.open_packet`) goes to the TUN with
+        no batch built; anything else takes the general path. Returns whether to read again
+        before polling."""
+        received = udp.receive()
+        if received is None:
+            return False
+        data, source, segment = received
+        if segment and len(data) > segment:
+            self._receive_datagrams(split_segments(data, source, segment))
+            return True
+        with self._lock:
+            device = self._device
+            opened = None if device is None else device.open_packet(data, source, self._monotonic())
+            deadline = None if opened is None or device is None else device.get_timer()
+        if opened is None:
+            self._receive_datagrams([(data, source)])
+        else:
+            peer, packet = opened
+            if packet and self._allowed(packet, peer):
+                self._write_to_tun(
+                    [EMPTY_VIRTIO_NET_HEADER + packet] if self.tun.vnet_header else [packet],
+                    ready=True,
+                )
+            if deadline is not None and deadline < self._armed_deadline:
+                self._rearm_timer()
+        return len(data) >= SMALL_READ
 
     def _receive_datagrams(self, datagrams: list[tuple[bytes, Address]]) -> None:
-        if len(datagrams) == 1 and self._receive_alone(*datagrams[0]):
-            return
         foreign: list[tuple[bytes, Address]] = []
         with self._lock:
             device = self._device
@@ -689,27 +765,6 @@ class UserspaceEngine:
                 handler(data, source)
             except Exception:
                 logger.exception("datagram handler failed on a datagram from %s", source)
-
-    def _receive_alone(self, data: bytes, source: Address) -> bool:
-        """A datagram received alone (interactive traffic) through the device's fast path
-        (`Device.open_packet`): False if the general path must take it."""
-        with self._lock:
-            device = self._device
-            if device is None:
-                return False
-            opened = device.open_packet(data, source, self._monotonic())
-            if opened is None:
-                return False
-            deadline = device.get_timer()
-        peer, packet = opened
-        if packet and self._allowed(packet, peer):
-            self._write_to_tun(
-                [EMPTY_VIRTIO_NET_HEADER + packet] if self.tun.vnet_header else [packet],
-                ready=True,
-            )
-        if deadline is not None and deadline < self._armed_deadline:
-            self._rearm_timer()
-        return True
 
     def _watch_load(
         self, device: Device, datagrams: list[tuple[bytes, Address]], now: float

@@ -3,9 +3,9 @@
 `UdpPort` is a dual-stack socket (IPv6 with IPv4-mapped addresses, or plain IPv4 where the
 namespace has no IPv6) with batching in both directions:
 
-- receiving: `receive_batch` takes every datagram already queued (up to a limit) without
-  blocking; with UDP_GRO the kernel hands over a run of same-sized datagrams from one source
-  as one buffer with its segment size, which is split here;
+- receiving: `receive` takes one read and `receive_batch` every datagram already queued (up to
+  a limit), without blocking; with UDP_GRO the kernel hands over a run of same-sized datagrams
+  from one source as one buffer with its segment size (`split_segments` cuts it);
 - sending: `send_batch` groups consecutive datagrams to one address where all but the last have
   the same size into one `sendmsg` with UDP_SEGMENT (GSO): one system call for up to
   `MAX_GSO_SEGMENTS` datagrams. If the kernel refuses GSO, it is switched off for good and the
@@ -56,6 +56,12 @@ def _bound_socket(family: socket.AddressFamily, port: int) -> socket.socket:
     return sock
 
 
+def split_segments(data: bytes, source: Address, segment: int) -> list[tuple[bytes, Address]]:
+    """The datagrams of a GRO read: consecutive runs of `segment` bytes (the last may be
+    shorter), all from `source`."""
+    return [(data[start : start + segment], source) for start in range(0, len(data), segment)]
+
+
 class UdpPort:
     """One bound UDP socket with batched, offloaded receive and send."""
 
@@ -92,6 +98,7 @@ class UdpPort:
                 self.gro = True
             except OSError:
                 pass
+        self._control_size = _GRO_CONTROL_SIZE if self.gro else 0
         self._outgoing_names: dict[Address, tuple[str, int]] = {}
         self._incoming_names: dict[tuple[str, int], Address] = {}
 
@@ -110,7 +117,9 @@ class UdpPort:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def _source(self, address: tuple[str, int]) -> Address:
+    def _source(self, address: tuple[str, int] | tuple[str, int, int, int]) -> Address:
+        """A received address as (host, port), IPv4 hosts dotted (the dual-stack socket
+        gives IPv6 4-tuples, IPv4 ones mapped)."""
         names = self._incoming_names
         known = names.get(address[:2])
         if known is None:
@@ -122,36 +131,41 @@ class UdpPort:
             known = names[address[:2]] = (host, port)
         return known
 
+    def receive(self) -> tuple[bytes, Address, int] | None:
+        """One read without blocking: the data, its source and the GRO segment size (0: the
+        data is one datagram; see `split_segments`), or None when nothing was queued. A read
+        that fails (an ICMP error queued on the socket, which reading clears, or a socket that
+        a rebind closed) is counted and also gives None: poll says when to read again."""
+        try:
+            data, ancillary, _, address = self.socket.recvmsg(
+                _RECEIVE_BUFFER, self._control_size, socket.MSG_DONTWAIT
+            )
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            self.drops["receive error"] += 1
+            return None
+        segment = 0
+        for level, kind, value in ancillary:
+            if level == SOL_UDP and kind == UDP_GRO:
+                segment = _GRO_SIZE.unpack(value[: _GRO_SIZE.size])[0]
+        return data, self._source(address), segment
+
     def receive_batch(
         self, limit: int = 64, small: int = 512
     ) -> tuple[list[tuple[bytes, Address]], bool]:
         """The datagrams already queued (at most `limit` reads), without blocking, and whether
-        to read again before polling: not after an empty read, nor after a read shorter than
-        `small` bytes (interactive traffic: `poll` says at once if more is queued, which is
-        cheaper than an empty read)."""
+        to read again before polling: not after an empty or failed read, nor after a read
+        shorter than `small` bytes (interactive traffic: `poll` says at once if more is queued,
+        which is cheaper than an empty read)."""
         received: list[tuple[bytes, Address]] = []
-        recvmsg = self.socket.recvmsg
-        control = _GRO_CONTROL_SIZE if self.gro else 0
         for _ in range(limit):
-            try:
-                data, ancillary, _, address = recvmsg(_RECEIVE_BUFFER, control, socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
+            read = self.receive()
+            if read is None:
                 return received, False
-            except OSError:
-                # An ICMP error queued on the socket (reading it cleared it: try again), or the
-                # socket was closed by a rebind (the engine moves to the new one).
-                self.drops["receive error"] += 1
-                return received, self.socket.fileno() >= 0
-            source = self._source(address)
-            segment = 0
-            for level, kind, value in ancillary:
-                if level == SOL_UDP and kind == UDP_GRO:
-                    segment = _GRO_SIZE.unpack(value[: _GRO_SIZE.size])[0]
+            data, source, segment = read
             if segment and len(data) > segment:
-                received.extend(
-                    (data[start : start + segment], source)
-                    for start in range(0, len(data), segment)
-                )
+                received += split_segments(data, source, segment)
             else:
                 received.append((data, source))
             if len(data) < small:
