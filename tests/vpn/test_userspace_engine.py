@@ -363,10 +363,13 @@ def test_persistent_keepalive_runs_on_the_timer_thread(pair: tuple[Node, Node]) 
     assert bob.tun.nothing_delivered(0.05)  # keepalives are not packets
 
 
-def test_the_interface_going_away_stops_the_engine() -> None:
+@pytest.mark.parametrize("data_threads", [1, 2])
+def test_the_interface_going_away_stops_the_engine(data_threads: int) -> None:
     tun = SocketPairTun("fake-gone")
     gone = threading.Event()
-    engine = UserspaceEngine(tun.device, on_closed=gone.set)
+    engine = UserspaceEngine(
+        tun.device, options=EngineOptions(data_threads=data_threads), on_closed=gone.set
+    )
     engine.start()
     try:
         tun.host_end.close()
