@@ -105,6 +105,14 @@ class ChainFactory:
     def blocks(self, count: int, transfers_per_block: int = 0) -> list[Block]:
         return [self.next_block(self.random_transfers(transfers_per_block)) for _ in range(count)]
 
+    def fork(self, height: int, seed: int) -> ChainFactory:
+        """A factory on a chain of its own that holds this one's blocks up to `height`, to
+        build a rival branch from there."""
+        rival = ChainFactory(devnet_chain(genesis=self.genesis), seed=seed)
+        for h in range(1, height + 1):
+            rival.chain.add_block(self.chain.block_at(h))
+        return rival
+
     def forget_pending_nonces(self) -> None:
         """Start counting nonces from the chain again (after building a block not connected)."""
         self._nonces.clear()

@@ -307,18 +307,10 @@ def test_malformed_block_encodings_are_refused_and_change_nothing() -> None:
 # -- forks and reorganisations --------------------------------------------------------
 
 
-def _fork(base: ChainFactory, height: int, seed: int) -> ChainFactory:
-    """A factory whose chain holds `base`'s blocks up to `height`, to build a rival branch."""
-    fork = ChainFactory(seed=seed)
-    for h in range(1, height + 1):
-        fork.chain.add_block(base.chain.block_at(h))
-    return fork
-
-
 def test_reorg_restores_every_balance_exactly() -> None:
     main = ChainFactory(seed=10)
     main.blocks(4, transfers_per_block=20)
-    rival = _fork(main, 4, seed=11)
+    rival = main.fork(4, seed=11)
     main_blocks = main.blocks(4, transfers_per_block=30)
     rival_blocks = [rival.next_block(rival.random_transfers(25), slot_gap=2) for _ in range(5)]
 
@@ -352,7 +344,7 @@ def test_reorg_restores_every_balance_exactly() -> None:
 def test_double_spend_across_a_reorg() -> None:
     main = ChainFactory(seed=20)
     main.next_block()
-    rival = _fork(main, 1, seed=21)
+    rival = main.fork(1, seed=21)
     carol, dave = PrivateKey.generate().address, PrivateKey.generate().address
     everything = main.chain.account(ALICE.address).balance - PARAMS.min_fee
     spend_to_carol = main.transfer(ALICE, carol, everything)
@@ -382,7 +374,7 @@ def test_double_spend_across_a_reorg() -> None:
 def test_invalid_block_in_a_longer_branch_keeps_the_old_chain() -> None:
     main = ChainFactory(seed=30)
     main.blocks(2, transfers_per_block=3)
-    rival = _fork(main, 1, seed=31)
+    rival = main.fork(1, seed=31)
     good = rival.next_block(slot_gap=2)
     bad_base = rival.next_block([rival.transfer(ALICE, BOB.address, 1)], connect=False)
     bad = Block(

@@ -135,8 +135,7 @@ def test_bounded_by_bytes(factory: ChainFactory) -> None:
 def test_follows_the_chain_and_readmits_after_a_reorg() -> None:
     main = ChainFactory(seed=5)
     main.next_block()
-    rival = ChainFactory(seed=6)
-    rival.chain.add_block(main.chain.block_at(1))
+    rival = main.fork(1, seed=6)
     node = ChainFactory(seed=7)
     node.chain.add_block(main.chain.block_at(1))
     pool = Mempool(node.chain)

@@ -150,9 +150,7 @@ def assert_mirrors_store(chain: Chain) -> None:
 def test_the_chain_state_cache_follows_connects_and_a_reorganisation() -> None:
     main = ChainFactory(seed=60)
     main.blocks(2, transfers_per_block=10)
-    rival = ChainFactory(seed=61)
-    for height in (1, 2):
-        rival.chain.add_block(main.chain.block_at(height))
+    rival = main.fork(2, seed=61)
     main_blocks = main.blocks(2, transfers_per_block=15)
     rival_blocks = [rival.next_block(rival.random_transfers(12), slot_gap=2) for _ in range(3)]
 

@@ -107,9 +107,7 @@ def test_a_stop_without_checkpoint_rebuilds_the_tree(tmp_path: Path) -> None:
 def test_a_reorganisation_across_a_checkpoint_and_a_rebuild(tmp_path: Path) -> None:
     main = ChainFactory(seed=3)
     main.blocks(2, transfers_per_block=10)
-    rival = ChainFactory(seed=4)
-    for height in (1, 2):
-        rival.chain.add_block(main.chain.block_at(height))
+    rival = main.fork(2, seed=4)
     main_blocks = main.blocks(3, transfers_per_block=10)
     rival_blocks = [rival.next_block(rival.random_transfers(10), slot_gap=2) for _ in range(4)]
 
