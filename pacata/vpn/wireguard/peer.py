@@ -292,8 +292,9 @@ class Peer:
     # whose round trip is as long as the code it runs through while the caches are cold. Each
     # method first checks that no rule of the general path other than the ones it applies would
     # act (then it returns None and the caller takes the general path), and applies those
-    # rules inline. Timer deadlines that move later or go away are left scheduled: the device
-    # then wakes early, finds nothing due and reschedules (`Device.get_timer` is a lower bound).
+    # rules through the same helpers as the general path. Timer deadlines that move later or go
+    # away are left scheduled: the device then wakes early, finds nothing due and reschedules
+    # (`Device.get_timer` is a lower bound).
 
     def seal_data(self, packet: bytes, now: float) -> tuple[bytes, Address] | None:
         """The transport message for one inner packet and its destination, or None if `send`
@@ -332,26 +333,13 @@ class Peer:
             or self._lastminute_handshake_due(now)
         ):
             return None
-        (counter,) = _COUNTER.unpack_from(datagram, 8)
-        plaintext = keypair.open(counter, datagram)
+        plaintext = self._open_transport(keypair, datagram)
         if plaintext is None:
-            self._host.count_drop(DropReason.INVALID_TRANSPORT)
             return b""
-        if not keypair.replay.accept(counter):
-            self._host.count_drop(DropReason.REPLAYED_COUNTER)
-            return b""
-        self._new_handshake_at = None  # an authenticated packet received
-        self._on_authenticated_packet_traversal(now)
-        self.rx_bytes += len(datagram)
-        if not plaintext:
-            return plaintext  # a keepalive
-        self._on_data_received(now)
-        self._schedule_by(self._send_keepalive_at)
-        length = ip_packet_length(plaintext)
-        if length is None:
-            self._host.count_drop(DropReason.INVALID_INNER_PACKET)
-            return b""
-        return plaintext if length == len(plaintext) else plaintext[:length]
+        packet = self._take_transport(plaintext, len(datagram), now)
+        if plaintext:
+            self._schedule_by(self._send_keepalive_at)
+        return b"" if packet is None else packet
 
     def _schedule_by(self, deadline: float | None) -> None:
         """Makes the device wake this peer no later than `deadline`."""
@@ -396,19 +384,14 @@ class Peer:
     def receive_transport(
         self, keypair: Keypair, datagram: bytes, source: Address, now: float, wall_time: float
     ) -> None:
-        """Transport data addressed to one of our keypairs (the hot receive path)."""
-        (counter,) = _COUNTER.unpack_from(datagram, 8)
+        """Transport data addressed to one of our keypairs (the general receive path)."""
         host = self._host
         if not self._may_receive(keypair, now):
             keypair.receiving_valid = False
             host.count_drop(DropReason.EXPIRED_KEY)
             return
-        plaintext = keypair.open(counter, datagram)
+        plaintext = self._open_transport(keypair, datagram)
         if plaintext is None:
-            host.count_drop(DropReason.INVALID_TRANSPORT)
-            return
-        if not keypair.replay.accept(counter):
-            host.count_drop(DropReason.REPLAYED_COUNTER)
             return
         if source != self.endpoint:
             self._set_endpoint(source)
@@ -419,19 +402,38 @@ class Peer:
             host.emit(HandshakeCompleted(self.public_key, initiator=False))
             self._send_staged(now, wall_time)
         self._keep_key_fresh_after_receiving(now, wall_time)
+        packet = self._take_transport(plaintext, len(datagram), now)
+        if packet:
+            host.emit(PacketReceived(self.public_key, packet))
+
+    def _open_transport(self, keypair: Keypair, datagram: bytes) -> bytes | None:
+        """The padded plaintext of a transport message under `keypair` that authenticates and
+        is not a replay, or None (dropped and counted). Both receive paths open this way."""
+        (counter,) = _COUNTER.unpack_from(datagram, 8)
+        plaintext = keypair.open(counter, datagram)
+        if plaintext is None:
+            self._host.count_drop(DropReason.INVALID_TRANSPORT)
+            return None
+        if not keypair.replay.accept(counter):
+            self._host.count_drop(DropReason.REPLAYED_COUNTER)
+            return None
+        return plaintext
+
+    def _take_transport(self, plaintext: bytes, size: int, now: float) -> bytes | None:
+        """The timers and counters of an authenticated transport message of `size` bytes; its
+        inner packet without padding (b"": a keepalive), or None if that is malformed
+        (counted). Both receive paths end this way."""
         self._new_handshake_at = None  # any authenticated packet received
         self._on_authenticated_packet_traversal(now)
-        self.rx_bytes += len(datagram)
+        self.rx_bytes += size
         if not plaintext:
-            return  # a keepalive
+            return plaintext  # a keepalive
         self._on_data_received(now)
         length = ip_packet_length(plaintext)
         if length is None:
-            host.count_drop(DropReason.INVALID_INNER_PACKET)
-            return
-        if length != len(plaintext):
-            plaintext = plaintext[:length]
-        host.emit(PacketReceived(self.public_key, plaintext))
+            self._host.count_drop(DropReason.INVALID_INNER_PACKET)
+            return None
+        return plaintext if length == len(plaintext) else plaintext[:length]
 
     def _keep_key_fresh_after_receiving(self, now: float, wall_time: float) -> None:
         if self._lastminute_handshake_due(now):
