@@ -49,6 +49,7 @@ from pacata.node.config import ConfigError, NodeConfig
 from pacata.node.discovery import NodeDiscovery
 from pacata.node.hostport import HostPort
 from pacata.node.service import NodeService
+from pacata.node.sync_log import SyncLog
 from pacata.p2p.aio import ListenAddress, PeerTransport
 from pacata.p2p.chain_ledger import ChainLedger
 from pacata.p2p.network import NetworkConfig, PeerNetwork, PeerSession
@@ -235,27 +236,14 @@ class PeeringService:
 
     async def _progress_lines(self) -> None:
         loop = asyncio.get_running_loop()
-        last_logged = 0.0
-        last_downloaded = self.network.sync_progress().downloaded
+        lines = SyncLog(PROGRESS_LOG_INTERVAL_S)
         while True:
             await asyncio.sleep(PROGRESS_REFRESH_S)
-            progress = self.network.sync_progress()
-            now = loop.time()
-            if progress.syncing and now - last_logged >= PROGRESS_LOG_INTERVAL_S:
-                rate = (progress.downloaded - last_downloaded) / max(now - last_logged, 1e-9)
-                if last_logged == 0.0:
-                    rate = 0.0
-                log.info(
-                    "sync: height %d of %d (%d blocks downloaded, %.0f blocks/s)",
-                    self.service.chain.height,
-                    progress.target_height,
-                    progress.downloaded,
-                    rate,
-                )
-                last_logged, last_downloaded = now, progress.downloaded
-            elif not progress.syncing and last_logged:
-                log.info("sync: done at height %d", self.service.chain.height)
-                last_logged = 0.0
+            line = lines.observe(
+                loop.time(), self.network.sync_progress(), self.service.chain.height
+            )
+            if line is not None:
+                log.info("%s", line)
 
     async def _progress_bar(self) -> None:
         console = Console(stderr=True)

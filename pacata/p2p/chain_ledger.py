@@ -27,6 +27,9 @@ class ChainLedger:
         self.mempool = mempool
         self.now_ms = now_ms
         self._genesis_hash = chain.genesis_hash
+        # The network asks for the tip on every wake-up; its hash changes only with a block.
+        self._tip_header = chain.tip
+        self._tip = (self._tip_header.height, self._tip_header.hash)
 
     @property
     def chain_id(self) -> str:
@@ -37,11 +40,18 @@ class ChainLedger:
         return self._genesis_hash
 
     def tip(self) -> tuple[int, bytes]:
-        tip = self.chain.tip
-        return tip.height, tip.hash
+        header = self.chain.tip
+        if header is not self._tip_header:
+            self._tip_header = header
+            self._tip = (header.height, header.hash)
+        return self._tip
 
     def has_block(self, block_hash: bytes) -> bool:
         return self.chain.store.block_info(block_hash) is not None
+
+    def block_height(self, block_hash: bytes) -> int | None:
+        info = self.chain.store.block_info(block_hash)
+        return None if info is None else info.height
 
     def block_encoding(self, block_hash: bytes) -> bytes | None:
         return self.chain.kv.get(schema.block_key(block_hash))

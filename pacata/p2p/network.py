@@ -96,6 +96,10 @@ class Ledger(SyncLedger, Protocol):
 
     def block_encoding(self, block_hash: bytes) -> bytes | None: ...
 
+    def block_height(self, block_hash: bytes) -> int | None:
+        """The height of a stored block, or None."""
+        ...
+
     def headers_after(self, locator: tuple[bytes, ...], max_count: int) -> list[BlockHeader]: ...
 
     def import_block(self, block: Block, encoded: bytes) -> ChainUpdate:
@@ -321,7 +325,11 @@ class PeerNetwork:
 
     def get_timer(self) -> float | None:
         timers = [s.connection.get_timer() for s in self._sessions.values()]
-        timers += [self.gossip.get_timer(), self.sync.get_timer(), self.peers.next_dial_time()]
+        timers += [
+            self.gossip.get_timer(),
+            self.sync.get_timer(),
+            self.peers.next_dial_time(*self._dial_state()),
+        ]
         return min((t for t in timers if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -349,14 +357,18 @@ class PeerNetwork:
         return closed
 
     def take_dials(self, now: float) -> list[DialAddress]:
+        due = self.peers.dials_due(now, *self._dial_state())
+        self._dialing.update(due)
+        return due
+
+    def _dial_state(self) -> tuple[int, set[bytes]]:
+        """Outbound connections held or being opened, and the node ids connected (ours too)."""
         outbound = len(self._dialing) + sum(
             1 for s in self._sessions.values() if not s.inbound and not s.connection.is_closed
         )
         connected = {s.node_id for s in self._sessions.values() if s.node_id is not None}
         connected.add(self.node_id)
-        due = self.peers.dials_due(now, outbound, connected)
-        self._dialing.update(due)
-        return due
+        return outbound, connected
 
     # -- the engine -----------------------------------------------------------------------
 
@@ -459,7 +471,10 @@ class PeerNetwork:
             node_id.hex()[:16],
             hello.tip_height,
         )
-        connection.send(GetPeers())
+        # The peer's hello and its goodbye can come in one read: then the connection is closed
+        # already, and its `ConnectionClosed` event, next in the queue, undoes the above.
+        if connection.is_established:
+            connection.send(GetPeers())
         for listener in self.peer_listeners:
             listener(session)
 
@@ -532,8 +547,13 @@ class PeerNetwork:
             encoded = self.ledger.block_encoding(block_hash)
             if encoded is None:
                 missing.append(block_hash)
-            else:
-                session.connection.send(BlockData(encoded))
+                continue
+            session.connection.send(BlockData(encoded))
+            # A peer does not announce back a block it fetched from us (it knows we have
+            # it): what it fetches is how its height stays current here.
+            height = self.ledger.block_height(block_hash)
+            if height is not None:
+                self.sync.set_tip(session.peer, height, block_hash)
         if missing:
             session.connection.send(NotFound(ItemKind.BLOCK, tuple(missing)))
 

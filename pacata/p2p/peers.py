@@ -125,21 +125,43 @@ class PeerManager:
         for address, state in ordered:
             if len(due) >= room:
                 break
-            if state.busy or state.is_self or state.next_attempt > now:
-                continue
-            if state.node_id is not None and (
-                state.node_id in connected_ids or self.is_banned_node(state.node_id, now)
-            ):
-                continue
-            if self.is_banned_host(address.host, now):
+            dialable = self._dialable_at(address, state, connected_ids)
+            if dialable is None or dialable > now:
                 continue
             state.busy = True
             due.append(address)
         return due
 
-    def next_dial_time(self) -> float | None:
-        times = [s.next_attempt for s in self._addresses.values() if not s.busy and not s.is_self]
-        return min(times, default=None)
+    def next_dial_time(self, outbound: int, connected_ids: set[bytes]) -> float | None:
+        """When `dials_due` will next have an address to give, or None while only an event can
+        make one dialable (a connection ends, a dial fails, an address is learned). An address
+        that is due already counts only while there is room to dial it."""
+        if outbound >= self.limits.max_outbound:
+            return None
+        times = (
+            self._dialable_at(address, state, connected_ids)
+            for address, state in self._addresses.items()
+        )
+        return min((t for t in times if t is not None), default=None)
+
+    def _dialable_at(
+        self, address: DialAddress, state: _AddressState, connected_ids: set[bytes]
+    ) -> float | None:
+        """The earliest time `address` may be dialed (its back-off, and the end of any ban on
+        its node or host), or None: busy, ourselves, or its node is connected already."""
+        if state.busy or state.is_self:
+            return None
+        at = state.next_attempt
+        if state.node_id is not None:
+            if state.node_id in connected_ids:
+                return None
+            ban = self._bans.get(f"node {state.node_id.hex()}")
+            if ban is not None:
+                at = max(at, ban.until)
+        ban = self._bans.get(f"host {address.host}")
+        if ban is not None:
+            at = max(at, ban.until)
+        return at
 
     def _back_off(self, state: _AddressState, now: float) -> None:
         state.failures += 1

@@ -583,7 +583,7 @@ class StunAgent:
             raise LocalProtocolError("random_bytes gave an unusable transaction id")
         request = binding_request(transaction_id).encode()
         transaction = _Transaction(server, request, now)
-        transaction.deadline = now + self._next_offset(transaction)
+        self._schedule(transaction, now)
         self._transactions[transaction_id] = transaction
         self._outgoing.append((request, server))
         return transaction_id
@@ -611,7 +611,7 @@ class StunAgent:
                 self._events.append(BindingFailed(transaction.server, transaction_id, "timeout"))
                 continue
             transaction.sent += 1
-            transaction.deadline = transaction.first_sent + self._next_offset(transaction)
+            self._schedule(transaction, now)
             self._outgoing.append((transaction.request, transaction.server))
 
     def pending(self) -> int:
@@ -630,6 +630,17 @@ class StunAgent:
         return None  # pragma: no cover - the loop always finds the best
 
     # -- inside -----------------------------------------------------------------------------
+
+    def _schedule(self, transaction: _Transaction, now: float) -> None:
+        """The deadline after the transmission just made: on the schedule from the first one
+        while that is still ahead; when it has passed already (the event loop was busy for
+        long), as long after `now` as the schedule leaves between the two sends. Never at or
+        before `now`, which would send the remaining retransmissions in a burst."""
+        offset = self._next_offset(transaction)
+        scheduled = transaction.first_sent + offset
+        if scheduled <= now:
+            scheduled = now + offset - self._offsets[transaction.sent - 1]
+        transaction.deadline = scheduled
 
     def _next_offset(self, transaction: _Transaction) -> float:
         if transaction.sent < len(self._offsets):

@@ -21,9 +21,10 @@ from pacata.p2p.gossip import PeerId
 from pacata.p2p.messages import TlsBinding
 from pacata.p2p.network import NetworkConfig, PeerNetwork
 from pacata.p2p.peers import DialAddress
-from pacata.p2p.records import NodeRecord
+from pacata.p2p.records import Endpoint, NodeRecord, Transport
 
 FAR_FUTURE_MS = 2**62  # the ledgers' clock: no block is ever from the future here
+LISTEN_PORT = 9741
 
 
 @dataclass
@@ -47,13 +48,18 @@ class MemoryNetwork:
     nodes: list[MemoryNode] = field(default_factory=list)
     links: dict[tuple[int, PeerId], tuple[int, PeerId]] = field(default_factory=dict)
 
-    def add_node(self, config_changes: dict[str, object] | None = None) -> MemoryNode:
+    def add_node(
+        self, config_changes: dict[str, object] | None = None, *, advertise: bool = False
+    ) -> MemoryNode:
+        """A new node; with `advertise`, its record names its TCP address (`LISTEN_PORT` at
+        its host), so that peers learn it and may dial it (`take_dials`)."""
         index = len(self.nodes) + 1
         key = PrivateKey(sha256(f"memory node {index}".encode()))
         chain = Chain(MemoryStore(), self.genesis)
         mempool = Mempool(chain)
         ledger = ChainLedger(chain, mempool, lambda: FAR_FUTURE_MS)
-        record = NodeRecord.create(key, 1, (), bytes(32))
+        endpoints = (Endpoint(Transport.TCP, f"10.0.0.{index}", LISTEN_PORT),) if advertise else ()
+        record = NodeRecord.create(key, 1, endpoints, bytes(32))
         config = NetworkConfig(key, record, **(config_changes or {}))  # type: ignore[arg-type]
         node = MemoryNode(index, key, chain, mempool, ledger, PeerNetwork(ledger, config))
         self.nodes.append(node)
@@ -66,7 +72,7 @@ class MemoryNetwork:
         self.links[(listener.index, in_id)] = (dialer.index, out_id)
         cert_dialer = sha256(f"cert {dialer.index} {out_id}".encode())
         cert_listener = sha256(f"cert {listener.index} {in_id}".encode())
-        address = DialAddress(listener.host, 9741)
+        address = DialAddress(listener.host, LISTEN_PORT)
         dialer.network.connection_made(
             out_id, address, address, TlsBinding(cert_dialer, cert_listener), self.now
         )
@@ -110,8 +116,30 @@ class MemoryNetwork:
                 return deliveries
         raise AssertionError("the in-memory network did not settle")
 
+    def take_dials(self) -> None:
+        """Carries out the dials the nodes ask for, until they ask for none (a connection
+        teaches new addresses): a node's address connects to it, any other fails at once."""
+        dialed = True
+        while dialed:
+            dialed = False
+            for node in self.nodes:
+                for address in node.network.take_dials(self.now):
+                    dialed = True
+                    target = next(
+                        (n for n in self.nodes if address == DialAddress(n.host, LISTEN_PORT)),
+                        None,
+                    )
+                    if target is None:
+                        node.network.dial_failed(address, self.now)
+                    else:
+                        self.connect(node, target)
+
     def advance(self, seconds: float) -> None:
-        """Moves the clock, firing every timer that falls due, in order."""
+        """Moves the clock, firing every timer that falls due, in order, as the asyncio
+        adapter does (timers, then what they send, then their dials).
+
+        Raises `AssertionError` when a node's timer is still at or before the clock once it
+        ran: a deadline that stays in the past is a busy loop in a real node."""
         end = self.now + seconds
         while True:
             due = [
@@ -125,4 +153,10 @@ class MemoryNetwork:
             self.now = max(self.now, timer)
             node.network.handle_timer(self.now)
             self.settle()
+            self.take_dials()
+            after = node.network.get_timer()
+            if after is not None and after <= self.now:
+                raise AssertionError(
+                    f"node {node.index}: its timer ran at {self.now} and is due again at {after}"
+                )
         self.now = end

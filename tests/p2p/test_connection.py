@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pacata.chain.hashing import sha256
 from pacata.chain.keys import PrivateKey
 from pacata.p2p.connection import (
@@ -177,3 +180,114 @@ def test_ping_is_answered_not_reported() -> None:
     a.send(Ping(7))
     exchange(a, b)
     assert events(b) == []
+
+
+# -- timers that sleep -------------------------------------------------------------------------
+#
+# After `handle_timer(now)` (and once what it queued is taken), the next deadline is after `now`
+# or there is none: a deadline left in the past makes the asyncio adapter fire the timer back to
+# back, a connection burning a core while idle. Hypothesis drives two wired connections through
+# random deliveries, losses, garbage, messages and closes while the clock moves by small and
+# large steps, and fires the timers at their deadlines and late, as a busy event loop would.
+
+seconds = st.one_of(st.floats(0.0, 30.0), st.floats(30.0, 100_000.0))
+side = st.integers(0, 1)
+connection_events = st.one_of(
+    st.tuples(st.just("advance"), seconds),
+    st.tuples(st.just("timer at deadline"), side),
+    st.tuples(st.just("timer late"), side, seconds),
+    st.tuples(st.just("timer now"), side),
+    st.tuples(st.just("deliver"), side, st.one_of(st.just(1 << 20), st.integers(0, 600))),
+    st.tuples(st.just("lose"), side),
+    st.tuples(st.just("garbage"), side, st.binary(min_size=1, max_size=12)),
+    st.tuples(st.just("send"), side, st.sampled_from(["get peers", "inventory", "ping"])),
+    st.tuples(st.just("close"), side),
+    st.tuples(st.just("connection lost"), side),
+)
+connection_limits = st.builds(
+    ConnectionLimits,
+    handshake_timeout=st.floats(0.5, 60.0),
+    keepalive_interval=st.floats(0.5, 60.0),
+    idle_timeout=st.floats(0.5, 120.0),
+)
+
+
+class _Link:
+    """Two connections, what each has sent and not yet delivered, and a manual clock."""
+
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.conns = pair(limits=limits)
+        self.wire = [b"", b""]
+        self.now = 0.0
+
+    def collect(self, index: int) -> None:
+        self.wire[index] += self.conns[index].data_to_send()
+        events(self.conns[index])
+
+    def fire(self, index: int) -> None:
+        """Runs a connection's timer at `now`, takes what it sends (delivering nothing) and
+        checks that it sleeps."""
+        conn = self.conns[index]
+        conn.handle_timer(self.now)
+        self.collect(index)
+        timer = conn.get_timer()
+        assert timer is None or timer > self.now, (
+            f"connection {index} ({conn.state.value}): its timer ran at {self.now} "
+            f"and is due again at {timer}"
+        )
+
+    def run(self, event: tuple[object, ...]) -> None:
+        match event:
+            case ("advance", float(step)):
+                self.now += step
+            case ("timer at deadline", int(i)):
+                if (timer := self.conns[i].get_timer()) is not None:
+                    self.now = max(self.now, timer)
+                    self.fire(i)
+            case ("timer late", int(i), float(lateness)):
+                if (timer := self.conns[i].get_timer()) is not None:
+                    self.now = max(self.now, timer + lateness)
+                    self.fire(i)
+            case ("timer now", int(i)):
+                self.fire(i)
+            case ("deliver", int(i), int(cut)):
+                # A prefix of what is in flight: frames may arrive cut anywhere.
+                data, self.wire[i] = self.wire[i][:cut], self.wire[i][cut:]
+                self.conns[1 - i].receive_data(data, self.now)
+                self.collect(1 - i)
+            case ("lose", int(i)):
+                self.wire[i] = b""
+            case ("garbage", int(i), bytes(data)):
+                self.conns[i].receive_data(data, self.now)
+                self.collect(i)
+            case ("send", int(i), str(kind)) if self.conns[i].is_established:
+                message = {
+                    "get peers": GetPeers(),
+                    "inventory": InvTransactions((GENESIS,)),
+                    "ping": Ping(9),
+                }[kind]
+                self.conns[i].send(message)
+                self.collect(i)
+            case ("close", int(i)):
+                self.conns[i].close(DisconnectReason.SHUTDOWN, "bye")
+                self.collect(i)
+            case ("connection lost", int(i)):
+                self.conns[i].connection_lost()
+                self.collect(i)
+
+
+@settings(max_examples=150, deadline=None)
+@given(connection_limits, st.lists(connection_events, min_size=5, max_size=30))
+def test_a_connection_timer_sleeps_once_it_ran(
+    limits: ConnectionLimits, script: list[tuple[object, ...]]
+) -> None:
+    link = _Link(limits)
+    for side_index in (0, 1):
+        link.collect(side_index)
+    for event in script:
+        link.run(event)
+    # Then silence: each side pings, times out and closes, in a bounded number of wake-ups.
+    for _ in range(3):
+        for side_index in (0, 1):
+            link.run(("timer at deadline", side_index))
+    assert all(conn.is_closed for conn in link.conns)

@@ -34,7 +34,7 @@ def test_exponential_backoff_capped_and_reset_after_a_stable_connection() -> Non
     for _ in range(6):
         assert peers.dials_due(now, 0, set()) == [BOOT]
         peers.dial_failed(BOOT, now)
-        next_time = peers.next_dial_time()
+        next_time = peers.next_dial_time(0, set())
         assert next_time is not None
         waits.append(next_time - now)
         assert peers.dials_due(next_time - 0.01, 0, set()) == []
@@ -42,10 +42,10 @@ def test_exponential_backoff_capped_and_reset_after_a_stable_connection() -> Non
     assert waits == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     peers.dials_due(now, 0, set())
     peers.disconnected(BOOT, lasted=31.0, now=now)
-    assert peers.next_dial_time() == now + 1.0
+    assert peers.next_dial_time(0, set()) == now + 1.0
     peers.dials_due(now + 1.0, 0, set())
     peers.disconnected(BOOT, lasted=2.0, now=now + 1.0)  # short-lived: back off again
-    assert peers.next_dial_time() == now + 2.0
+    assert peers.next_dial_time(0, set()) == now + 2.0
 
 
 def test_connected_or_self_addresses_are_not_dialed() -> None:
@@ -102,3 +102,24 @@ def test_a_peers_udp_address_is_its_connections_host_and_its_records_udp_port() 
     named = Endpoint(Transport.UDP, "node.example.org", 9742)
     assert _session(remote, (tcp, named)).udp_address == ("198.51.100.7", 9742)
     assert _session(remote, (tcp,)).udp_address is None
+
+
+def test_next_dial_time_skips_what_only_an_event_makes_dialable() -> None:
+    # An inbound peer's own address is learned with its node id while it is connected: it is
+    # not dialable until it disconnects, so it sets no deadline (a deadline of 0.0 here kept
+    # a node's timer firing back to back).
+    peers = PeerManager(PeerLimits(max_outbound=2))
+    peers.learn(OTHER, node_id=NODE)
+    assert peers.next_dial_time(0, {NODE}) is None
+    assert peers.next_dial_time(0, set()) == 0.0
+    # No room to dial: nothing is due, however old the addresses.
+    assert peers.next_dial_time(2, set()) is None
+
+
+def test_next_dial_time_waits_for_a_ban_to_expire() -> None:
+    peers = PeerManager(PeerLimits(ban_seconds=100.0))
+    peers.learn(OTHER, node_id=NODE)
+    peers.penalize(NODE, OTHER.host, Offence.INVALID_BLOCK, 10.0, "bad block")
+    assert peers.dials_due(50.0, 0, set()) == []
+    assert peers.next_dial_time(0, set()) == 110.0
+    assert peers.dials_due(110.0, 0, set()) == [OTHER]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import struct
 import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pacata.errors import DecodeError, LocalProtocolError
@@ -463,3 +464,144 @@ def test_reflexive_address_is_the_majority_view() -> None:
         reply = answer_request(binding_request(transaction_id), mapped)
         client.receive_datagram(reply.encode(), server, 0.1)
     assert client.reflexive_address() == CLIENT
+
+
+# -- timers that sleep -------------------------------------------------------------------------
+#
+# After `handle_timer(now)` (and once its datagrams are taken), the next deadline is after `now`
+# or there is none: a deadline left in the past makes the node's event loop fire the timer back
+# to back, sending the remaining retransmissions in a burst and burning a core. Hypothesis drives
+# a client through transactions with two servers, answered, lost, refused (420), answered from
+# another address or met with garbage, while the clock moves by small and large steps and the
+# timer fires at its deadline and late, as a busy event loop would.
+
+STUN_SERVERS = (SERVER, ("198.51.100.2", 3478))
+stun_server = st.integers(0, len(STUN_SERVERS) - 1)
+seconds = st.one_of(st.floats(0.0, 5.0), st.floats(5.0, 100_000.0))
+stun_events = st.one_of(
+    st.tuples(st.just("advance"), seconds),
+    st.tuples(st.just("timer at deadline")),
+    st.tuples(st.just("timer late"), seconds),
+    st.tuples(st.just("timer now")),
+    st.tuples(st.just("request"), stun_server),
+    st.tuples(st.just("answer"), st.integers(0, 30)),
+    st.tuples(st.just("refuse"), st.integers(0, 30)),
+    st.tuples(st.just("answer from elsewhere"), st.integers(0, 30)),
+    st.tuples(st.just("lose"), st.integers(0, 30)),
+    st.tuples(st.just("garbage"), stun_server, st.binary(max_size=40)),
+)
+retransmission_policies = st.builds(
+    RetransmissionPolicy,
+    rto=st.floats(0.01, 3.0),
+    max_requests=st.integers(1, 8),
+    last_wait_rtos=st.integers(1, 16),
+)
+
+
+class _StunDriver:
+    """A client, the servers, the requests in flight and a manual clock."""
+
+    def __init__(self, policy: RetransmissionPolicy, seed: int) -> None:
+        self.client = StunAgent(random_bytes=random.Random(seed).randbytes, retransmission=policy)
+        self.server = StunAgent()
+        self.requests: list[tuple[bytes, tuple[str, int]]] = []
+        self.now = 0.0
+
+    def collect(self) -> list[tuple[bytes, tuple[str, int]]]:
+        sent = self.client.datagrams_to_send()
+        self.requests += sent
+        while self.client.next_event() is not None:
+            pass
+        return sent
+
+    def fire(self) -> None:
+        """Runs the client's timer at `now`, takes what it sends (delivering nothing) and
+        checks that it sleeps, and that it sent no burst: one datagram per transaction at most."""
+        pending = self.client.pending()
+        self.client.handle_timer(self.now)
+        assert len(self.collect()) <= pending
+        timer = self.client.get_timer()
+        assert timer is None or timer > self.now, (
+            f"the timer ran at {self.now} and is due again at {timer}"
+        )
+
+    def answer(self, k: int, source: tuple[str, int] | None = None) -> None:
+        request, server = self.requests.pop(k % len(self.requests))
+        self.server.receive_datagram(request, CLIENT, self.now)
+        for response, _ in self.server.datagrams_to_send():
+            self.client.receive_datagram(response, source or server, self.now)
+
+    def run(self, event: tuple[object, ...]) -> None:
+        client = self.client
+        match event:
+            case ("advance", float(step)):
+                self.now += step
+            case ("timer at deadline",):
+                if (timer := client.get_timer()) is not None:
+                    self.now = max(self.now, timer)
+                    self.fire()
+            case ("timer late", float(lateness)):
+                if (timer := client.get_timer()) is not None:
+                    self.now = max(self.now, timer + lateness)
+                    self.fire()
+            case ("timer now",):
+                self.fire()
+            case ("request", int(s)):
+                with contextlib.suppress(LocalProtocolError):  # ten outstanding already
+                    client.request_binding(STUN_SERVERS[s], self.now)
+            case ("answer", int(k)) if self.requests:
+                self.answer(k)
+            case ("answer from elsewhere", int(k)) if self.requests:
+                self.answer(k, source=("203.0.113.9", 3478))
+            case ("refuse", int(k)) if self.requests:
+                request, server = self.requests.pop(k % len(self.requests))
+                priority = StunAttribute(0x0024, bytes(4))  # the server does not know it: 420
+                message = StunMessage.decode(request)
+                refused = StunMessage(
+                    MessageClass.REQUEST, Method.BINDING, message.transaction_id, (priority,)
+                )
+                client.receive_datagram(answer_request(refused, CLIENT).encode(), server, self.now)
+            case ("lose", int(k)) if self.requests:
+                self.requests.pop(k % len(self.requests))
+            case ("garbage", int(s), bytes(data)):
+                client.receive_datagram(data, STUN_SERVERS[s], self.now)
+        self.collect()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    retransmission_policies, st.integers(0, 1000), st.lists(stun_events, min_size=5, max_size=40)
+)
+def test_the_stun_client_timer_sleeps_once_it_ran(
+    policy: RetransmissionPolicy, seed: int, script: list[tuple[object, ...]]
+) -> None:
+    driver = _StunDriver(policy, seed)
+    for event in script:
+        driver.run(event)
+    # Then silence: every transaction retransmits and fails, Rc wake-ups each at most.
+    for _ in range(policy.max_requests * 10 * len(STUN_SERVERS)):
+        driver.run(("timer at deadline",))
+    assert driver.client.pending() == 0 and driver.client.get_timer() is None
+
+
+@pytest.mark.parametrize(
+    ("late", "deadline"),
+    [
+        (0.7, 1.5),  # before the next send on the schedule: the schedule holds
+        (1.5, 2.5),  # at the next one: that is no longer ahead, so the gap from now
+        (5.0, 6.0),  # past it: the gap between the two sends (1.5 - 0.5), from now
+        (100.0, 101.0),  # past every send and the timeout: one send, then the same gap
+    ],
+)
+def test_a_late_timer_sends_once_and_waits_the_schedule_gap(late: float, deadline: float) -> None:
+    client = StunAgent(random_bytes=lambda size: TID)
+    client.request_binding(SERVER, 0.0)
+    client.datagrams_to_send()
+    client.handle_timer(late)
+    assert len(client.datagrams_to_send()) == 1
+    assert client.get_timer() == deadline
+    # The next late wake-up keeps the doubling: sends 3 and 4 are 2 and 4 RTOs apart.
+    client.handle_timer(deadline + 0.25)
+    assert len(client.datagrams_to_send()) == 1
+    timer = client.get_timer()
+    assert timer is not None and timer > deadline + 0.25

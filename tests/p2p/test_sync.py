@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pacata.chain.blocks import Block
 from pacata.chain.chain import Chain
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.kvstore import MemoryStore
+from pacata.errors import PacataError
+from pacata.p2p.messages import GetBlocks, GetHeaders
 from pacata.p2p.records import node_id_of
 from pacata.p2p.sync import BlockSync, Orphan, OrphanPool, SyncLimits
 from pacata.testing.ledger import ChainFactory, with_bad_signature
@@ -188,3 +193,179 @@ def test_unlinked_or_unasked_headers_are_refused_and_timeouts_reported() -> None
     assert not sync2.is_syncing
     # The same tip is not tried twice.
     assert not sync2.maybe_start(6.0)
+
+
+# -- timers that sleep -------------------------------------------------------------------------
+#
+# After `handle_timer(now)` (and once its requests are taken), the next deadline is after `now`
+# or there is none: a deadline left in the past makes the node's event loop fire the timer
+# back to back. Hypothesis drives one engine, pumped as the node pumps it, against peers on the
+# main chain or a fork: tips announced, rounds asked for, headers and blocks answered (or not,
+# or `NotFound`, or headers that do not link), peers leaving, while the clock moves by small
+# and large steps and the timer fires at its deadline and late, as a busy event loop would.
+
+
+def _timer_chains() -> dict[str, list[Block]]:
+    factory = ChainFactory(seed=5)
+    main = factory.blocks(10)
+    fork = factory.fork(4, seed=6).blocks(4)
+    return {"main": main, "fork": main[:4] + fork}
+
+
+TIMER_CHAINS = _timer_chains()
+TIMER_BLOCKS = {block.hash: block for chain in TIMER_CHAINS.values() for block in chain}
+
+sync_peers = st.integers(1, 3)
+sync_tips = st.tuples(
+    st.just("tip"), sync_peers, st.sampled_from(["main", "fork"]), st.integers(0, 10)
+)
+seconds = st.one_of(st.floats(0.0, 20.0), st.floats(20.0, 100_000.0))
+sync_events = st.one_of(
+    st.tuples(st.just("advance"), seconds),
+    st.tuples(st.just("timer at deadline")),
+    st.tuples(st.just("timer late"), seconds),
+    st.tuples(st.just("timer now")),
+    sync_tips,
+    st.tuples(st.just("answer all")),
+    st.tuples(st.just("request round"), sync_peers),
+    st.tuples(st.just("answer headers"), sync_peers),
+    st.tuples(st.just("answer blocks"), sync_peers, st.integers(1, 4)),
+    st.tuples(st.just("unlinked headers"), sync_peers),
+    st.tuples(st.just("remove peer"), sync_peers),
+)
+
+
+class _SyncDriver:
+    """One `BlockSync` on a real chain, and peers that answer what it asks when told to."""
+
+    def __init__(self, request_timeout: float) -> None:
+        self.ledger = _Ledger()
+        self.sync = BlockSync(
+            self.ledger,
+            SyncLimits(
+                headers_per_request=3,
+                blocks_per_request=2,
+                max_in_flight_per_peer=2,
+                window=4,
+                request_timeout=request_timeout,
+            ),
+        )
+        self.chains: dict[int, list[Block]] = {}
+        self.header_requests: dict[int, list[GetHeaders]] = {}
+        self.block_requests: dict[int, list[bytes]] = {}
+        self.now = 0.0
+
+    def pump(self) -> None:
+        """What the node does after each input: imports what is ready, starts a round if one
+        is due, and takes the requests."""
+        self.import_ready()
+        self.sync.maybe_start(self.now)
+        for peer, message in self.sync.take_messages(self.now):
+            if isinstance(message, GetHeaders):
+                self.header_requests.setdefault(peer, []).append(message)
+            elif isinstance(message, GetBlocks):
+                self.block_requests.setdefault(peer, []).extend(message.hashes)
+
+    def fire(self) -> None:
+        """Runs the timer at `now`, takes its requests (answering none) and checks that the
+        engine sleeps."""
+        self.sync.handle_timer(self.now)
+        self.pump()
+        timer = self.sync.get_timer()
+        assert timer is None or timer > self.now, (
+            f"the timer ran at {self.now} and is due again at {timer}"
+        )
+
+    def remove_peer(self, peer: int) -> None:
+        self.sync.remove_peer(peer, self.now)
+        self.chains.pop(peer, None)
+        self.header_requests.pop(peer, None)
+        self.block_requests.pop(peer, None)
+
+    def answer_headers(self, peer: int) -> None:
+        requests = self.header_requests.get(peer)
+        if not requests or peer not in self.chains:
+            return
+        request = requests.pop(0)
+        chain = self.chains[peer]
+        hashes = [block.hash for block in chain]
+        start = next((hashes.index(h) + 1 for h in request.locator if h in hashes), 0)
+        headers = tuple(block.header for block in chain[start : start + request.max_count])
+        if not self.sync.on_headers(peer, headers, self.now):
+            self.remove_peer(peer)  # what the node does to a peer that breaks the rules
+
+    def answer_blocks(self, peer: int, count: int) -> None:
+        requested = self.block_requests.get(peer, [])
+        answered, self.block_requests[peer] = requested[:count], requested[count:]
+        held = {block.hash for block in self.chains.get(peer, [])}
+        for block_hash in answered:
+            if block_hash in held:
+                self.sync.on_block(peer, block_hash, TIMER_BLOCKS[block_hash].encode())
+            else:
+                self.sync.on_not_found(peer, (block_hash,))
+
+    def import_ready(self) -> None:
+        for _, block_hash, _ in self.sync.take_ready():
+            try:
+                self.ledger.chain.add_block(TIMER_BLOCKS[block_hash])
+            except PacataError:
+                self.sync.abort()
+                return
+            self.sync.block_imported()
+        self.sync.import_done()
+
+    def run(self, event: tuple[object, ...]) -> None:
+        sync = self.sync
+        match event:
+            case ("advance", float(step)):
+                self.now += step
+            case ("timer at deadline",):
+                if (timer := sync.get_timer()) is not None:
+                    self.now = max(self.now, timer)
+                    self.fire()
+            case ("timer late", float(lateness)):
+                if (timer := sync.get_timer()) is not None:
+                    self.now = max(self.now, timer + lateness)
+                    self.fire()
+            case ("timer now",):
+                self.fire()
+            case ("tip", int(peer), str(name), int(height)):
+                chain = self.chains[peer] = TIMER_CHAINS[name][:height]
+                tip = chain[-1].hash if chain else self.ledger.chain.genesis_hash
+                sync.set_tip(peer, height, tip)
+            case ("request round", int(peer)):
+                sync.request_round(peer)
+            case ("answer headers", int(peer)):
+                self.answer_headers(peer)
+            case ("answer blocks", int(peer), int(count)):
+                self.answer_blocks(peer, count)
+            case ("answer all",):
+                for peer in list(self.chains):
+                    self.answer_headers(peer)
+                    self.answer_blocks(peer, len(self.block_requests.get(peer, [])))
+            case ("unlinked headers", int(peer)):
+                main = TIMER_CHAINS["main"]
+                if not sync.on_headers(peer, (main[6].header, main[7].header), self.now):
+                    self.remove_peer(peer)
+            case ("remove peer", int(peer)):
+                self.remove_peer(peer)
+        self.pump()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.floats(0.01, 60.0),
+    st.lists(sync_tips, min_size=1, max_size=3),
+    st.lists(sync_events, max_size=40),
+)
+def test_the_sync_timer_sleeps_once_it_ran(
+    request_timeout: float, tips: list[tuple[object, ...]], script: list[tuple[object, ...]]
+) -> None:
+    driver = _SyncDriver(request_timeout)
+    for event in tips + script:
+        driver.run(event)
+    # Then silence: every request expires and goes to another peer until none is left who
+    # could answer, in a bounded number of wake-ups.
+    for _ in range(40):
+        driver.run(("timer at deadline",))
+    assert driver.sync.get_timer() is None
