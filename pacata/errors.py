@@ -2,7 +2,8 @@
 
 Every error that Pacata raises on purpose derives from `PacataError`, in narrow families:
 
-- `DecodeError`: bytes that are not a canonical encoding of the object asked for.
+- `DecodeError`: bytes that are not a canonical encoding of the object asked for
+  (`DocumentError`: a JSON or TOML document that cannot be read).
 - `ValidationError`: a well-formed object that breaks a rule (`InvalidTransaction`,
   `InvalidBlock`, `InvalidGenesis`, `ConsensusError`).
 - `NotFound`: something asked for by id that is not there (`BlockNotFound`, ...).
@@ -20,6 +21,11 @@ class PacataError(Exception):
 
 class DecodeError(PacataError):
     """Bytes are not the canonical encoding of the expected object."""
+
+
+class DocumentError(DecodeError):
+    """A JSON or TOML document (a file, a request body) is too large, not UTF-8, malformed or
+    nested too deeply; the message says which."""
 
 
 class ValidationError(PacataError):

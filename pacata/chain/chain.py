@@ -16,7 +16,7 @@ Rules (docs/ledger.md §Chain):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 from functools import partial
@@ -85,6 +85,9 @@ class ChainUpdate:
     status: AddStatus
     connected: tuple[Block, ...] = ()
     disconnected: tuple[Block, ...] = ()
+    # The state keys the update changed, when it connected one block on the tip; None when
+    # unknown (a reorganisation): followers (the mempool) then check everything again.
+    changed_keys: Collection[bytes] | None = None
 
 
 def preference(header: BlockHeader) -> tuple[int, bytes, bytes]:
@@ -155,6 +158,10 @@ class Chain:
         genesis_block = self._genesis_block()
         tip_hash = self.store.meta(schema.TIP)
         if tip_hash is None:
+            # Genesis goes only into an empty store: one that holds other data is not a chain
+            # database (another program's LevelDB, a wrong --datadir) and is left as it is.
+            if next(iter(self.kv.iterate(b"")), None) is not None:
+                raise StoreError("the database holds data but no chain: not a Pacata database")
             self._write_genesis(genesis_block)
             return genesis_block.header
         version = self.store.meta(schema.VERSION)
@@ -399,8 +406,8 @@ class Chain:
                 signatures.error()  # collected: the verifier serves one batch at a time
                 raise
             if parent.hash == self._tip.hash:
-                self._connect(block, encoded, signatures, on_verified)
-                return ChainUpdate(AddStatus.CONNECTED, connected=(block,))
+                changed = self._connect(block, encoded, signatures, on_verified)
+                return ChainUpdate(AddStatus.CONNECTED, connected=(block,), changed_keys=changed)
             error = signatures.error()
             if error is not None:
                 raise error
@@ -420,8 +427,9 @@ class Chain:
         encoded: bytes | None = None,
         signatures: SignatureCheck | None = None,
         on_verified: Callable[[], None] | None = None,
-    ) -> None:
-        """Validates `block` against the state at the tip (its parent) and makes it the tip.
+    ) -> Collection[bytes]:
+        """Validates `block` against the state at the tip (its parent), makes it the tip, and
+        returns the state keys it changed.
 
         With `signatures` still being checked, the block executes meanwhile and nothing is
         written before the verdict; a bad signature outranks whatever the execution found.
@@ -460,6 +468,7 @@ class Chain:
             cache_update=partial(self.state.committed, changes, records),
             cache_undo=partial(self.state.reverted, originals.items()),
         )
+        return changes.keys()
 
     def _disconnect_tip(self) -> Block:
         block = self.block(self._tip.hash)

@@ -1,9 +1,11 @@
 """Genesis files: the parameters and opening state of a chain (docs/genesis.md).
 
-A genesis file is JSON, validated by a marshmallow schema that refuses unknown keys and names
-the offending key in its error. The shipped files live in `genesis/` (installed as package data
-at `pacata/genesis/`). The genesis block is derived from the file alone, so every node that
-loads the same file agrees on the genesis hash without any signature.
+A genesis file is UTF-8 JSON of at most 1 MiB, validated by a marshmallow schema that refuses
+unknown keys and values outside the bounds of a working chain (`params.GENESIS_BOUNDS`, and the
+lifetime checks below), and names the offending key in its error. The shipped files live in
+`genesis/` (installed as package data at `pacata/genesis/`). The genesis block is derived from
+the file alone, so every node that loads the same file agrees on the genesis hash without any
+signature.
 """
 
 from __future__ import annotations
@@ -17,13 +19,21 @@ from typing import Any
 from marshmallow import Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as mfields
 
+from pacata.chain.codec import MAX_U64
 from pacata.chain.consensus import MAX_PRODUCERS, StakeEntry, StakeSnapshot, genesis_records
 from pacata.chain.hashing import ZERO_HASH, tagged_hash
 from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address
-from pacata.chain.params import ChainParams
+from pacata.chain.params import (
+    DAY_MS,
+    GENESIS_BOUNDS,
+    MAX_EPOCH_MS,
+    SUPPLY_HORIZON_MS,
+    ChainParams,
+)
 from pacata.chain.state import TOTALS_KEY, Account, ChainTotals, Namespace, state_key
-from pacata.errors import DecodeError, InvalidGenesis
+from pacata.documents import load_json_file, parse_json
+from pacata.errors import DecodeError, DocumentError, InvalidGenesis
 from pacata.json_fields import HexBytes32, describe_validation_errors
 
 # The compressed secp256k1 generator: a valid point nobody holds the key to (its key is 1,
@@ -32,6 +42,11 @@ GENESIS_PRODUCER = bytes.fromhex(
     "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
 )
 _PARAMS_TAG = b"pacata/genesis-params/v1"
+# The last millisecond of the year 9999: a genesis time that can be written as a date.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+# Each is dialed, or warned about, at every start.
+MAX_BOOTNODES = 64
+MAX_BOOTNODE_CHARS = 300
 _PARAM_NAMES = [f.name for f in fields(ChainParams) if f.name not in ("chain_id", "developer_fund")]
 
 
@@ -53,13 +68,19 @@ class _AddressField(mfields.Field[Address]):
         return _address(_text(value))
 
 
-_AMOUNT = {"strict": True, "validate": validate.Range(min=0)}
+# Every amount is a uvarint of the codec; parse_genesis also bounds their sum.
+_AMOUNT = validate.Range(0, MAX_U64)
+
+
+def _param(name: str) -> mfields.Integer:
+    low, high = GENESIS_BOUNDS[name]
+    return mfields.Integer(strict=True, validate=validate.Range(low, high))
 
 
 class _AccountSchema(Schema):
     address = _AddressField(required=True)
-    balance = mfields.Integer(required=True, **_AMOUNT)  # type: ignore[arg-type]
-    bond = mfields.Integer(load_default=0, **_AMOUNT)  # type: ignore[arg-type]
+    balance = mfields.Integer(required=True, strict=True, validate=_AMOUNT)
+    bond = mfields.Integer(load_default=0, strict=True, validate=_AMOUNT)
     vrf_public_key = HexBytes32(load_default=None)
     note = mfields.String(load_default="")
 
@@ -69,24 +90,13 @@ class _AccountSchema(Schema):
             raise ValidationError("a bonded account needs its vrf_public_key", "vrf_public_key")
 
 
-class _ParamsSchema(Schema):
-    developer_fund = _AddressField(required=True)
-    block_reward = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    producer_share_bps = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    bandwidth_pool_share_bps = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    developer_share_bps = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    developer_fee_bps = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    min_fee = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    min_bond = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    unbonding_delay = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    finality_depth = mfields.Integer(strict=True, validate=validate.Range(min=1))
-    max_block_transactions = mfields.Integer(strict=True, validate=validate.Range(min=1))
-    max_block_bytes = mfields.Integer(strict=True, validate=validate.Range(min=1024))
-    slot_ms = mfields.Integer(strict=True, validate=validate.Range(min=1))
-    epoch_slots = mfields.Integer(strict=True, validate=validate.Range(min=1))
-    active_slot_coeff_bps = mfields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
-    clock_allowance_ms = mfields.Integer(**_AMOUNT)  # type: ignore[arg-type]
-    max_channel_blocks = mfields.Integer(strict=True, validate=validate.Range(min=1))
+_ParamsSchema = Schema.from_dict(
+    {
+        "developer_fund": _AddressField(required=True),
+        **{name: _param(name) for name in _PARAM_NAMES},
+    },
+    name="ParamsSchema",
+)
 
 
 class _GenesisSchema(Schema):
@@ -94,10 +104,16 @@ class _GenesisSchema(Schema):
         required=True,
         validate=validate.Regexp(r"^[a-z0-9][a-z0-9.-]{0,31}$", error="1-32 of a-z 0-9 . -"),
     )
-    timestamp_ms = mfields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    timestamp_ms = mfields.Integer(
+        required=True, strict=True, validate=validate.Range(0, MAX_TIMESTAMP_MS)
+    )
     params = mfields.Nested(_ParamsSchema, required=True)
     accounts = mfields.List(mfields.Nested(_AccountSchema), required=True)
-    bootnodes = mfields.List(mfields.String(), load_default=list)
+    bootnodes = mfields.List(
+        mfields.String(validate=validate.Length(max=MAX_BOOTNODE_CHARS)),
+        load_default=list,
+        validate=validate.Length(max=MAX_BOOTNODES),
+    )
     description = mfields.String(load_default="")
 
 
@@ -191,6 +207,7 @@ def parse_genesis(document: Any, source: str = "genesis") -> Genesis:
             vrf_public_key=entry["vrf_public_key"] if entry["bond"] else b"",
         )
         accounts.append(GenesisAccount(address, account, entry["note"]))
+    _check_lifetime(params, accounts, source)
     bonded = sum(1 for a in accounts if a.account.bond)
     if not bonded:
         raise InvalidGenesis(f"{source}: accounts: no bonded account, so no one could produce")
@@ -205,16 +222,30 @@ def parse_genesis(document: Any, source: str = "genesis") -> Genesis:
     )
 
 
+def _check_lifetime(params: ChainParams, accounts: list[GenesisAccount], source: str) -> None:
+    """Refuses parameters that only fail later: an epoch that never ends, or a supply that
+    leaves the codec's range while the chain still runs (docs/genesis.md §Bounds)."""
+    epoch_ms = params.epoch_slots * params.slot_ms
+    if epoch_ms > MAX_EPOCH_MS:
+        raise InvalidGenesis(
+            f"{source}: params.epoch_slots: an epoch of {params.epoch_slots} slots of "
+            f"{params.slot_ms} ms lasts more than {MAX_EPOCH_MS // DAY_MS} days"
+        )
+    supply = sum(a.account.balance + a.account.bond for a in accounts)
+    minted = params.block_reward * (SUPPLY_HORIZON_MS // params.slot_ms)
+    if supply + minted > MAX_U64:
+        raise InvalidGenesis(
+            f"{source}: the genesis supply ({supply}) plus a century of params.block_reward "
+            f"({minted}) exceeds the largest amount, {MAX_U64} units"
+        )
+
+
 def load_genesis(path: Path | str) -> Genesis:
     """Reads and validates a genesis file; `InvalidGenesis` says what is wrong and where."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidGenesis(f"cannot read genesis file {path}: {exc.strerror}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidGenesis(f"{path}: not JSON: {exc}") from None
+        document = load_json_file(Path(path), "genesis file")
+    except DocumentError as exc:
+        raise InvalidGenesis(str(exc)) from None
     return parse_genesis(document, str(path))
 
 
@@ -224,7 +255,7 @@ def shipped_genesis(network: str) -> Genesis:
     if not resource.is_file():
         raise InvalidGenesis(f"no shipped genesis for network {network!r}")
     try:
-        document = json.loads(resource.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InvalidGenesis(f"shipped {network}.json: not JSON: {exc}") from None
+        document = parse_json(resource.read_text(encoding="utf-8"))
+    except DocumentError as exc:
+        raise InvalidGenesis(f"shipped {network}.json: {exc}") from None
     return parse_genesis(document, f"{network}.json")

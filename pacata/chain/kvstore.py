@@ -107,13 +107,21 @@ class LevelDBStore:
     """LevelDB through plyvel; one process at a time may open a database."""
 
     def __init__(self, path: Path | str, *, sync: bool = True) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise StoreError(f"the database at {path} is not a directory") from None
+        except OSError as exc:
+            raise StoreError(f"cannot make the database at {path}: {exc.strerror}") from None
         try:
             self._db = plyvel.DB(str(path), create_if_missing=True, **_LEVELDB_OPTIONS)
-        except plyvel.IOError as exc:
-            raise StoreError(f"cannot open the chain database at {path}: {exc}") from None
         except plyvel.CorruptionError as exc:
-            raise StoreError(f"the chain database at {path} is corrupt: {exc}") from None
+            raise StoreError(f"the database at {path} is corrupt: {_reason(exc)}") from None
+        except plyvel.Error as exc:
+            reason = _reason(exc)
+            if "LOCK" in reason:  # LevelDB's lock file: one process at a time
+                reason += " (another process, such as a running node, has it open)"
+            raise StoreError(f"cannot open the database at {path}: {reason}") from None
         self._sync = sync
         self._writer: ThreadPoolExecutor | None = None
 
@@ -159,3 +167,9 @@ class LevelDBStore:
             self._writer = None
         if not self._db.closed:
             self._db.close()
+
+
+def _reason(exc: plyvel.Error) -> str:
+    """LevelDB's message, which plyvel gives as bytes."""
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)

@@ -1,33 +1,55 @@
-"""The mempool: signed transactions waiting for a block.
+"""The mempool: signed transactions waiting for a block (docs/ledger.md §Mempool).
 
-Rules (docs/ledger.md §Mempool):
-- Admission checks what can be checked without a block: chain id, minimum fee, size, signature,
-  that the nonce is neither used nor more than `max_nonce_gap` ahead, and that the sender can pay
-  for all of its pending transactions up to this one.
+Rules:
+- Admission is Bitcoin Core's `AcceptToMemoryPool` for accounts: besides the checks that need
+  no state (chain id, minimum fee, size, signature), a transaction enters only if it *applies*
+  — every rule of `transitions.apply_transaction` — to the tip's state plus its sender's
+  pending transactions before it, in a block at the next height. What does not apply is
+  refused with the rule it breaks; nothing is left pending that could never be mined.
+- So each sender's pending nonces are contiguous from its account nonce, at most
+  `max_per_sender` of them: a nonce beyond the next one is a gap, and refused.
 - One transaction per (sender, nonce). A second one replaces the first only if it pays at least
-  `replace_bump_percent` more fee (replace-by-fee); otherwise it is refused as a duplicate.
+  `replace_bump_percent` more fee (replace-by-fee), and must apply in its place; the sender's
+  later transactions that no longer apply after it are evicted.
 - Bounded by count and bytes. When full, the transaction with the lowest fee per byte goes, with
   the same sender's later nonces (they could no longer execute); a newcomer that would itself be
   the one to go is refused.
-- `select` returns, for a block, the executable transactions (each sender's nonces contiguous from
-  its account nonce) in order of fee per byte, each sender's in nonce order.
-- After the chain moves (`apply_update`), included transactions leave, transactions whose nonces
-  the chain used are dropped, and those of disconnected blocks are offered again.
+- `select` returns, for a block, the executable transactions in order of fee per byte, each
+  sender's in nonce order.
+- After the chain moves (`apply_update`), included transactions leave, and every sender whose
+  pending transactions read a state key the block changed (or that have a kind whose validity
+  depends on the height) is checked again from the new tip: what no longer applies is evicted.
+  After a reorganisation everything is checked again, the disconnected blocks' transactions
+  first.
+- `why_gone(txid)` says, for the last `max_gone` transactions that left without being mined,
+  why ("evicted: …", "replaced by …").
+- With a `journal` (a key-value store of its own), every admission and removal is written as it
+  happens, and `load` re-admits the journal's transactions at start, checking each again; the
+  node opens the journal without fsync (`docs/operations.md`), so a killed process loses
+  nothing and a power cut at most the last moments, as for the OS's page cache.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from pacata.chain import schema
 from pacata.chain.chain import Chain, ChainUpdate
 from pacata.chain.keys import Address
+from pacata.chain.kvstore import KeyValueStore, WriteBatch
 from pacata.chain.state import StateOverlay
 from pacata.chain.transactions import Transaction
-from pacata.chain.transitions import release_matured, spend_of
-from pacata.errors import MempoolRejected
+from pacata.chain.transitions import (
+    HEIGHT_DEPENDENT_KINDS,
+    BlockContext,
+    apply_transaction,
+    release_matured,
+)
+from pacata.errors import DecodeError, InvalidTransaction, MempoolRejected
 
 MAX_TRANSACTION_BYTES = 4_096
 # Fee per byte is kept as an integer in millionths of a unit per byte.
@@ -42,7 +64,29 @@ class _Entry:
     tx: Transaction = field(compare=False)
     txid: bytes = field(compare=False)
     sender: Address = field(compare=False)
-    cost: int = field(compare=False)
+
+
+@dataclass(slots=True)
+class _SenderQueue:
+    """A sender's pending transactions by nonce, and the state after all of them (None: to be
+    rebuilt) with the state keys that building it read."""
+
+    entries: dict[int, _Entry] = field(default_factory=dict)
+    state: StateOverlay | None = None
+    reads: frozenset[bytes] = frozenset()
+
+    @property
+    def height_dependent(self) -> bool:
+        return any(e.tx.kind in HEIGHT_DEPENDENT_KINDS for e in self.entries.values())
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What `Mempool.load` found in the journal."""
+
+    admitted: int
+    refused: int
+    undecodable: int
 
 
 class Mempool:
@@ -52,19 +96,26 @@ class Mempool:
         *,
         max_count: int = 20_000,
         max_bytes: int = 16 * 1024 * 1024,
-        max_nonce_gap: int = 64,
+        max_per_sender: int = 64,
         replace_bump_percent: int = 10,
+        max_gone: int = 10_000,
+        journal: KeyValueStore | None = None,
     ) -> None:
         self.chain = chain
         self.max_count = max_count
         self.max_bytes = max_bytes
-        self.max_nonce_gap = max_nonce_gap
+        self.max_per_sender = max_per_sender
         self.replace_bump_percent = replace_bump_percent
+        self.max_gone = max_gone
+        self.journal = journal
         self._by_id: dict[bytes, _Entry] = {}
-        self._by_sender: dict[Address, dict[int, _Entry]] = {}
+        self._by_sender: dict[Address, _SenderQueue] = {}
         self._heap: list[_Entry] = []
         self._bytes = 0
         self._order = itertools.count()
+        self._gone: OrderedDict[bytes, str] = OrderedDict()
+        self._journal_ops = WriteBatch()
+        self._journal_puts = True
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -86,15 +137,23 @@ class Mempool:
     def pending_nonce(self, address: Address) -> int:
         """The next nonce `address` should use, counting its transactions waiting here."""
         nonce = self.chain.account(address).nonce
-        pending = self._by_sender.get(address, {})
-        while nonce in pending:
-            nonce += 1
-        return nonce
+        queue = self._by_sender.get(address)
+        return nonce if queue is None else nonce + len(queue.entries)
+
+    def why_gone(self, txid: bytes) -> str | None:
+        """Why a transaction that was here left without being mined, while that is remembered."""
+        return self._gone.get(txid)
 
     # -- admission ----------------------------------------------------------------------
 
     def add(self, tx: Transaction) -> bytes:
         """Admits `tx` and returns its id, or raises `MempoolRejected` with the reason."""
+        try:
+            return self._add(tx)
+        finally:
+            self._write_journal()
+
+    def _add(self, tx: Transaction, *, check_signature: bool = True) -> bytes:
         txid = tx.txid
         if txid in self._by_id:
             raise MempoolRejected("transaction already in the mempool")
@@ -107,92 +166,181 @@ class Mempool:
             raise MempoolRejected(f"fee {tx.fee} is below the minimum of {params.min_fee}")
         if tx.size > MAX_TRANSACTION_BYTES:
             raise MempoolRejected(f"transaction of {tx.size} bytes exceeds {MAX_TRANSACTION_BYTES}")
-        if not tx.has_valid_signature():
+        if check_signature and not tx.has_valid_signature():
             raise MempoolRejected("invalid signature")
         sender = tx.sender_address
-        account = release_matured(
-            StateOverlay(self.chain.state).account(sender), self.chain.height + 1
-        )
-        if tx.nonce < account.nonce:
-            raise MempoolRejected(f"nonce {tx.nonce} already used (next is {account.nonce})")
-        if tx.nonce > account.nonce + self.max_nonce_gap:
+        ctx = self._next_block()
+        first = release_matured(StateOverlay(self.chain.state).account(sender), ctx.height).nonce
+        queue = self._by_sender.get(sender) or _SenderQueue()
+        following = first + len(queue.entries)
+        if tx.nonce < first:
+            raise MempoolRejected(f"nonce {tx.nonce} already used (next is {first})")
+        if tx.nonce > following:
             raise MempoolRejected(
-                f"nonce {tx.nonce} is more than {self.max_nonce_gap} ahead of {account.nonce}"
+                f"nonce gap: got {tx.nonce}, next is {following}"
+                + (f" counting {len(queue.entries)} pending" if queue.entries else "")
             )
-        pending = self._by_sender.get(sender, {})
-        replaced = pending.get(tx.nonce)
-        if replaced is not None:
-            needed = replaced.tx.fee + max(1, replaced.tx.fee * self.replace_bump_percent // 100)
-            if tx.fee < needed:
+        entry = _Entry(tx.fee * _RATE_SCALE // tx.size, next(self._order), tx, txid, sender)
+        if tx.nonce == following:
+            if len(queue.entries) >= self.max_per_sender:
                 raise MempoolRejected(
-                    f"a transaction with nonce {tx.nonce} is pending; a replacement pays at "
-                    f"least {needed}"
+                    f"the sender has {self.max_per_sender} transactions pending already"
                 )
-        cost = tx.fee + spend_of(tx)
-        committed = sum(e.cost for n, e in pending.items() if n != tx.nonce)
-        if committed + cost > account.balance:
-            raise MempoolRejected(
-                f"insufficient balance: {account.balance} available, {committed + cost} needed "
-                "with the sender's pending transactions"
-            )
-        entry = _Entry(tx.fee * _RATE_SCALE // tx.size, next(self._order), tx, txid, sender, cost)
-        if replaced is not None:
-            self._remove(replaced)
-        self._insert(entry)
+            self._append(queue, entry, ctx)
+        else:
+            self._replace(queue, entry, ctx)
         self._evict_over_limits()
         if txid not in self._by_id:
+            self._gone.pop(txid, None)  # refused, not evicted
             raise MempoolRejected("mempool is full and the fee per byte is too low")
         return txid
 
-    def _insert(self, entry: _Entry) -> None:
+    def _next_block(self) -> BlockContext:
+        """The block a pending transaction would go in: the next height, the earliest slot."""
+        tip = self.chain.tip
+        return BlockContext(
+            self.chain.params, tip.height + 1, tip.slot + 1, Address.from_public_key(tip.producer)
+        )
+
+    def _append(self, queue: _SenderQueue, entry: _Entry, ctx: BlockContext) -> None:
+        """Admits `entry` after the sender's pending transactions, if it applies after them."""
+        if queue.state is None:
+            self._rebuild(queue, ctx)
+        assert queue.state is not None
+        attempt = StateOverlay(queue.state)
+        try:
+            apply_transaction(attempt, entry.tx, ctx)
+        except InvalidTransaction as exc:
+            count = len(queue.entries)
+            after = f" (after the sender's {count} pending transactions)" if count else ""
+            raise MempoolRejected(f"{exc}{after}") from None
+        attempt.merge_into(queue.state)
+        queue.reads = queue.reads.union(attempt.records())
+        self._by_sender[entry.sender] = queue
+        self._insert(queue, entry)
+
+    def _replace(self, queue: _SenderQueue, entry: _Entry, ctx: BlockContext) -> None:
+        """Puts `entry` in the place of the pending transaction with its nonce (replace-by-fee)
+        if it pays enough more and applies there; later ones that no longer apply go."""
+        nonce = entry.tx.nonce
+        replaced = queue.entries[nonce]
+        needed = replaced.tx.fee + max(1, replaced.tx.fee * self.replace_bump_percent // 100)
+        if entry.tx.fee < needed:
+            raise MempoolRejected(
+                f"a transaction with nonce {nonce} is pending; a replacement pays at least {needed}"
+            )
+        state = StateOverlay(self.chain.state)
+        for before in sorted(n for n in queue.entries if n < nonce):
+            apply_transaction(state, queue.entries[before].tx, ctx)
+        try:
+            apply_transaction(StateOverlay(state), entry.tx, ctx)
+        except InvalidTransaction as exc:
+            raise MempoolRejected(str(exc)) from None
+        self._remove(replaced, f"replaced by {entry.txid.hex()}")
+        self._insert(queue, entry)
+        self._revalidate(entry.sender, ctx)
+
+    def _insert(self, queue: _SenderQueue, entry: _Entry) -> None:
         self._by_id[entry.txid] = entry
-        self._by_sender.setdefault(entry.sender, {})[entry.tx.nonce] = entry
+        queue.entries[entry.tx.nonce] = entry
         heapq.heappush(self._heap, entry)
         self._bytes += entry.tx.size
+        self._gone.pop(entry.txid, None)
+        if self.journal is not None and self._journal_puts:
+            self._journal_ops.put(schema.mempool_key(entry.txid), entry.tx.encode())
 
-    def _remove(self, entry: _Entry) -> None:
-        # The heap entry stays and is skipped when popped (lazy deletion).
+    def _remove(self, entry: _Entry, reason: str | None) -> None:
+        """Takes `entry` out (`reason`: why, remembered for `why_gone`; None: it was mined).
+        The heap entry stays and is skipped when popped (lazy deletion)."""
         del self._by_id[entry.txid]
-        pending = self._by_sender[entry.sender]
-        del pending[entry.tx.nonce]
-        if not pending:
+        queue = self._by_sender[entry.sender]
+        del queue.entries[entry.tx.nonce]
+        queue.state = None
+        if not queue.entries:
             del self._by_sender[entry.sender]
         self._bytes -= entry.tx.size
+        if reason is not None:
+            self._forget(entry.txid, reason)
+        if self.journal is not None:
+            self._journal_ops.delete(schema.mempool_key(entry.txid))
+
+    def _forget(self, txid: bytes, reason: str) -> None:
+        self._gone[txid] = reason
+        while len(self._gone) > self.max_gone:
+            self._gone.popitem(last=False)
 
     def _evict_over_limits(self) -> None:
         while len(self._by_id) > self.max_count or self._bytes > self.max_bytes:
             victim = heapq.heappop(self._heap)
             if self._by_id.get(victim.txid) is not victim:
                 continue
-            later = [e for n, e in self._by_sender[victim.sender].items() if n >= victim.tx.nonce]
+            later = [
+                e for n, e in self._by_sender[victim.sender].entries.items() if n > victim.tx.nonce
+            ]
+            self._remove(victim, "evicted: the mempool is full and its fee per byte too low")
             for entry in later:
-                self._remove(entry)
+                self._remove(entry, f"evicted: follows the evicted {victim.txid.hex()}")
         if len(self._heap) > 2 * len(self._by_id) + 1024:
             self._heap = list(self._by_id.values())
             heapq.heapify(self._heap)
+
+    # -- checking again -------------------------------------------------------------------
+
+    def _rebuild(self, queue: _SenderQueue, ctx: BlockContext) -> None:
+        """The state after the queue's transactions, from the tip (they are known to apply)."""
+        state = StateOverlay(self.chain.state)
+        for nonce in sorted(queue.entries):
+            apply_transaction(state, queue.entries[nonce].tx, ctx)
+        queue.state = state
+        queue.reads = frozenset(state.records())
+
+    def _revalidate(self, sender: Address, ctx: BlockContext) -> None:
+        """Checks the sender's pending transactions again from the tip, in nonce order: the
+        first that no longer applies is evicted with its reason, and every one after it."""
+        queue = self._by_sender.get(sender)
+        if queue is None:
+            return
+        state = StateOverlay(self.chain.state)
+        failed: _Entry | None = None
+        for nonce in sorted(queue.entries):
+            entry = queue.entries[nonce]
+            if failed is not None:
+                self._remove(entry, f"evicted: follows the evicted {failed.txid.hex()}")
+                continue
+            attempt = StateOverlay(state)
+            try:
+                apply_transaction(attempt, entry.tx, ctx)
+            except InvalidTransaction as exc:
+                failed = entry
+                self._remove(entry, f"evicted: {exc}")
+                continue
+            attempt.merge_into(state)
+        queue = self._by_sender.get(sender)
+        if queue is not None:
+            queue.state = state
+            queue.reads = frozenset(state.records())
 
     # -- block production -----------------------------------------------------------------
 
     def select(self, max_count: int, max_bytes: int) -> list[Transaction]:
         """Executable transactions for the next block, best fee per byte first."""
-        state = StateOverlay(self.chain.state)
         heads: list[tuple[int, int, Address, int]] = []
-        for sender, pending in self._by_sender.items():
-            nonce = state.account(sender).nonce
-            if nonce in pending:
-                entry = pending[nonce]
-                heads.append((-entry.fee_rate, entry.order, sender, nonce))
+        for sender, queue in self._by_sender.items():
+            nonce = min(queue.entries)
+            entry = queue.entries[nonce]
+            heads.append((-entry.fee_rate, entry.order, sender, nonce))
         heapq.heapify(heads)
         chosen: list[Transaction] = []
         size = 0
         while heads and len(chosen) < max_count:
             _, _, sender, nonce = heapq.heappop(heads)
-            entry = self._by_sender[sender][nonce]
+            entries = self._by_sender[sender].entries
+            entry = entries[nonce]
             if size + entry.tx.size > max_bytes:
                 continue
             chosen.append(entry.tx)
             size += entry.tx.size
-            successor = self._by_sender[sender].get(nonce + 1)
+            successor = entries.get(nonce + 1)
             if successor is not None:
                 heapq.heappush(heads, (-successor.fee_rate, successor.order, sender, nonce + 1))
         return chosen
@@ -200,30 +348,98 @@ class Mempool:
     # -- chain updates --------------------------------------------------------------------
 
     def apply_update(self, update: ChainUpdate) -> None:
-        """Follows the chain: drop what was included or made stale, re-offer what was undone."""
-        included: set[bytes] = set()
+        """Follows the chain: drop what was included, evict what no longer applies, and offer
+        again what a reorganisation undid."""
+        try:
+            if update.disconnected or (update.connected and update.changed_keys is None):
+                self._reorganized(update)
+            elif update.connected:
+                self._connected(update)
+        finally:
+            self._write_journal()
+
+    def _connected(self, update: ChainUpdate) -> None:
         touched: set[Address] = set()
         for block in update.connected:
             for tx in block.transactions:
-                included.add(tx.txid)
                 touched.add(tx.sender_address)
                 entry = self._by_id.get(tx.txid)
                 if entry is not None:
-                    self._remove(entry)
-        for sender in touched:
-            self._drop_stale(sender)
-        for block in update.disconnected:
-            for tx in block.transactions:
-                if tx.txid not in included and tx.txid not in self._by_id:
-                    try:
-                        self.add(tx)
-                    except MempoolRejected:
-                        continue
+                    self._remove(entry, None)
+        changed = update.changed_keys or ()
+        ctx = self._next_block()
+        for sender, queue in list(self._by_sender.items()):
+            if sender in touched or queue.height_dependent or not queue.reads.isdisjoint(changed):
+                self._revalidate(sender, ctx)
 
-    def _drop_stale(self, sender: Address) -> None:
-        pending = self._by_sender.get(sender)
-        if not pending:
+    def _reorganized(self, update: ChainUpdate) -> None:
+        """Everything is checked again: the undone blocks' transactions, then the pending ones,
+        each in nonce order, as if offered anew (signatures were checked already)."""
+        included = {tx.txid for block in update.connected for tx in block.transactions}
+        undone = [
+            tx
+            for block in update.disconnected
+            for tx in block.transactions
+            if tx.txid not in included
+        ]
+        pending = sorted(self._by_id.values(), key=lambda e: (e.tx.nonce, e.order))
+        for entry in pending:
+            self._remove(entry, None)
+        # At equal nonces an undone transaction goes first: it was mined once already.
+        offered = [(tx.nonce, 0, tx) for tx in undone]
+        offered += [(e.tx.nonce, 1, e.tx) for e in pending if e.txid not in included]
+        offered.sort(key=lambda item: item[:2])
+        self._readmit(tx for _, _, tx in offered)
+
+    # -- the journal ----------------------------------------------------------------------
+
+    def _write_journal(self) -> None:
+        if self.journal is None or not len(self._journal_ops):
             return
-        nonce = self.chain.account(sender).nonce
-        for entry in [e for n, e in pending.items() if n < nonce]:
-            self._remove(entry)
+        ops, self._journal_ops = self._journal_ops, WriteBatch()
+        self.journal.write(ops)
+
+    def load(self) -> LoadReport:
+        """Admits the journal's transactions again (each checked as on arrival, in nonce
+        order); those that no longer apply or do not decode leave the journal."""
+        if self.journal is None:
+            return LoadReport(0, 0, 0)
+        stored: list[Transaction] = []
+        undecodable = 0
+        for key, value in self.journal.iterate(schema.MEMPOOL_TX):
+            try:
+                tx = Transaction.decode(value)
+            except DecodeError:
+                self._journal_ops.delete(key)
+                undecodable += 1
+                continue
+            if key != schema.mempool_key(tx.txid):
+                self._journal_ops.delete(key)
+                undecodable += 1
+                continue
+            stored.append(tx)
+        stored.sort(key=lambda tx: tx.nonce)
+        admitted = self._readmit(stored, from_journal=True)
+        self._write_journal()
+        return LoadReport(admitted, len(stored) - admitted, undecodable)
+
+    def _readmit(self, transactions: Iterable[Transaction], *, from_journal: bool = False) -> int:
+        """Offers `transactions` again in their order (their signatures are checked only when
+        they come from the journal); those refused are evicted with the reason."""
+        admitted = 0
+        self._journal_puts = not from_journal  # what the journal holds is not written again
+        try:
+            for tx in transactions:
+                if tx.txid in self._by_id:
+                    continue
+                try:
+                    self._add(tx, check_signature=from_journal)
+                except MempoolRejected as exc:
+                    self._forget(tx.txid, f"evicted: {exc}")
+                    if self.journal is not None:
+                        self._journal_ops.delete(schema.mempool_key(tx.txid))
+                    continue
+                admitted += 1
+        finally:
+            self._journal_puts = True
+        return admitted

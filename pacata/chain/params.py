@@ -1,16 +1,55 @@
 """Consensus parameters of a chain, fixed by its genesis file (docs/genesis.md).
 
 All amounts are in base units: 1 PAC = 10**8 units. Shares are in basis points (1/10,000).
+`GENESIS_BOUNDS` holds the range a genesis file may give each parameter: values a working chain
+can have. `ChainParams` itself checks only what its arithmetic needs, so that tests can build
+chains in code with values no genesis file may give (a block of a few hundred bytes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pacata.chain.blocks import MAX_BLOCK_TRANSACTIONS
+from pacata.chain.codec import MAX_U64
 from pacata.chain.keys import Address
 
 UNITS_PER_PAC = 10**8
 BASIS_POINTS = 10_000
+DAY_MS = 86_400_000
+
+# Why each bound (docs/genesis.md §Bounds):
+# - amounts are uvarints, at most 2**64 - 1 (the genesis also checks that the supply plus a
+#   century of block rewards stays below that);
+# - a slot of 100 ms leaves time to make, send and check a block; a slot over a minute, or an
+#   epoch over 30 days (checked by the genesis), is a chain that next to never moves;
+# - a block fits one peer-to-peer frame (4 MiB) and the block codec's transaction count, and
+#   holds at least a few transactions beside the 1 KiB that production keeps for the header;
+# - delays counted in blocks stay below 100 million (three years of 1 s slots): beyond that a
+#   bond or a channel deposit is locked for good, and a reorg deeper than 10,000 blocks is a
+#   chain without finality.
+GENESIS_BOUNDS: Mapping[str, tuple[int, int]] = {
+    "block_reward": (0, MAX_U64),
+    "producer_share_bps": (0, BASIS_POINTS),
+    "bandwidth_pool_share_bps": (0, BASIS_POINTS),
+    "developer_share_bps": (0, BASIS_POINTS),
+    "developer_fee_bps": (0, BASIS_POINTS),
+    "min_fee": (0, MAX_U64),
+    "min_bond": (0, MAX_U64),
+    "unbonding_delay": (0, 100_000_000),
+    "finality_depth": (1, 10_000),
+    "max_block_transactions": (1, MAX_BLOCK_TRANSACTIONS),
+    "max_block_bytes": (16 * 1024, 4_000_000),
+    "slot_ms": (100, 60_000),
+    "epoch_slots": (1, 1_000_000),
+    "active_slot_coeff_bps": (1, BASIS_POINTS),
+    "clock_allowance_ms": (0, 60_000),
+    "max_channel_blocks": (1, 100_000_000),
+}
+MAX_EPOCH_MS = 30 * DAY_MS
+# The genesis supply plus this long of block rewards, one block a slot, fits an amount.
+SUPPLY_HORIZON_MS = 36_525 * DAY_MS  # a century of 365.25-day years
 
 
 @dataclass(frozen=True, slots=True)

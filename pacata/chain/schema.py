@@ -18,6 +18,10 @@ new `SCHEMA_VERSION`, and a store of another version is refused at open.
 | META           | name                   | tip hash, genesis hash, schema version,  |
 |                |                        | block of the last tree checkpoint        |
 
+The mempool journal (`mempool.py`) is a database of its own (`<datadir>/mempool`), so that its
+unsynced writes never share a log with the chain's: `MEMPOOL_TX` + transaction id → the
+transaction's encoding, one entry per pending transaction.
+
 Version 2 stores state-tree nodes at checkpoints (`tree_checkpoints.py`) instead of with every
 block; a version 1 store, which holds every node, is one whose checkpoint is its tip.
 """
@@ -40,6 +44,7 @@ STATE = b"s"
 TREE_NODE = b"m"
 UNDO = b"u"
 META = b"_"
+MEMPOOL_TX = b"x"  # in the mempool's own database
 
 _HEIGHT = struct.Struct(">Q")
 
@@ -82,6 +87,10 @@ def tree_node_key(node_hash: bytes) -> bytes:
 
 def undo_key(block_hash: bytes) -> bytes:
     return UNDO + block_hash
+
+
+def mempool_key(txid: bytes) -> bytes:
+    return MEMPOOL_TX + txid
 
 
 def meta_key(name: str) -> bytes:

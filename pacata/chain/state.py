@@ -235,7 +235,11 @@ class StateOverlay:
         self._base = base
         # A plain class check: a block builder makes an overlay per candidate transaction, and
         # a runtime protocol check cost ~5 µs each.
-        self._read_record = base.read_record if isinstance(base, StateCache) else None
+        # An overlay over another one (a block builder's or the mempool's attempt) takes its
+        # decoded records too, instead of decoding what it encodes for `get_state`.
+        self._read_record = (
+            base.read_record if isinstance(base, StateCache | StateOverlay) else None
+        )
         # state key -> decoded record (None: deleted or absent), for every key read or written
         self._decoded: dict[bytes, WireObject | None] = {}
         # state key -> encoded value in the base, for every key written
@@ -249,6 +253,21 @@ class StateOverlay:
             record = self._decoded[key]
             return None if record is None else record.encode()
         return self._base.get_state(key)
+
+    def read_record(
+        self, key: bytes, decode: Callable[[bytes], R]
+    ) -> tuple[bytes | None, R | None]:
+        """`StateCache.read_record` for an overlay over this one: the encoding and the record
+        this overlay sees at `key` (None, None when absent), decoded at most once."""
+        record = self._read(key, decode)
+        if record is None:
+            return None, None
+        # Unwritten here, the encoding is the one read from the base: no need to make it.
+        raw = record.encode() if key in self._originals else self._read_values[key]
+        assert raw is not None
+        if type(record).decode != decode:  # read as another type: the caller's own decode
+            return raw, decode(raw)
+        return raw, record
 
     def _read(self, key: bytes, decode: Callable[[bytes], R]) -> R | None:
         if key in self._decoded:

@@ -124,6 +124,10 @@ def apply_transaction(state: StateOverlay, tx: Transaction, ctx: BlockContext) -
 
 Handler = Callable[[StateOverlay, Transaction, Account, BlockContext], None]
 
+# Kinds whose validity depends on the block's height or slot and not only on the state they
+# read (a channel's expiry, the age of evidence): the mempool checks them again at every block.
+HEIGHT_DEPENDENT_KINDS = frozenset({TxKind.CHANNEL_OPEN, TxKind.CHANNEL_TOPUP, TxKind.EVIDENCE})
+
 
 def _transfer(state: StateOverlay, tx: Transaction, sender: Account, ctx: BlockContext) -> None:
     payload = tx.payload

@@ -9,8 +9,9 @@ Rules:
 - Every error is JSON `{"error": "<reason>"}`: a malformed parameter or body, or a transaction
   that is malformed or refused, is 400; something unknown is 404; a request this node cannot
   honour is 409; a service this node does not run, or cannot take more of now (the DHT), is
-  503. An unexpected exception is logged with its traceback and answered 500; it never stops
-  the node, and bad input never changes what is stored.
+  503. An unexpected exception is logged with its traceback (rate limited, `http_log.py`) and
+  answered 500; it never stops the node, and bad input never changes what is stored. A body is
+  UTF-8 JSON of any shape, size and depth up to `MAX_REQUEST_BYTES`: anything else is a 400.
 - A handler reads the chain without awaiting in between, so one response describes one tip
   (the DHT lookup awaits, but reads no chain).
 """
@@ -18,7 +19,6 @@ Rules:
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 import time
@@ -34,8 +34,10 @@ from pacata.chain.blocks import Block
 from pacata.chain.keys import Address
 from pacata.chain.state import Account, Namespace, state_key, tree_key, value_hash
 from pacata.chain.transactions import Transaction
+from pacata.documents import decode_utf8, parse_json
 from pacata.errors import (
     DecodeError,
+    DocumentError,
     NotFound,
     PacataError,
     RecordNotFound,
@@ -44,6 +46,7 @@ from pacata.errors import (
 )
 from pacata.json_fields import describe_validation_errors
 from pacata.node.discovery import DhtUnavailable
+from pacata.node.http_log import HTTP_LOG, one_line_reason
 from pacata.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pacata.node.openapi import Endpoint, Handler, Parameter, build_openapi
 from pacata.node.schemas import (
@@ -125,11 +128,14 @@ def _path_hash(request: web.Request, name: str) -> bytes:
 
 
 async def _json_body(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
-    raw = await request.read()
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON") from None
+        raw = await request.read()
+    except web.RequestPayloadError as exc:  # a broken gzip or deflate body
+        raise BadRequest(f"the body cannot be read: {one_line_reason(exc)}") from None
+    try:
+        document = parse_json(decode_utf8(raw))
+    except DocumentError as exc:
+        raise BadRequest(f"the body is {exc}") from None
     try:
         loaded: dict[str, Any] = schema().load(document)
     except SchemaError as exc:
@@ -265,9 +271,13 @@ async def get_transaction(request: web.Request) -> web.StreamResponse:
         }
         return _json(TransactionStatusSchema, view)
     pending = service.mempool.get(txid)
-    if pending is None:
-        raise TransactionNotFound(f"no transaction {txid.hex()} on the chain or in the mempool")
-    return _json(TransactionStatusSchema, {"status": "pending", "tx": pending})
+    if pending is not None:
+        return _json(TransactionStatusSchema, {"status": "pending", "tx": pending})
+    gone = service.mempool.why_gone(txid)
+    if gone is not None:
+        status = "replaced" if gone.startswith("replaced") else "evicted"
+        return _json(TransactionStatusSchema, {"status": status, "reason": gone})
+    raise TransactionNotFound(f"no transaction {txid.hex()} on the chain or in the mempool")
 
 
 async def submit_transaction(request: web.Request) -> web.StreamResponse:
@@ -416,7 +426,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         "/api/txs/{txid}",
         get_transaction,
-        "A transaction on the main chain or in the mempool",
+        "A transaction on the main chain, in the mempool, or recently evicted or replaced",
         TransactionStatusSchema,
         parameters=(Parameter("txid", "path", "transaction id in hex"),),
         errors=(_BAD, (404, "neither on the chain nor in the mempool")),
@@ -529,7 +539,8 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except Exception as exc:
         status = next((code for kind, code in _ERROR_STATUS if isinstance(exc, kind)), 500)
         if status == 500:
-            log.exception("%s %s failed", request.method, request.path)
+            # Rate limited there: a client that found a bug must not fill the log with it.
+            HTTP_LOG.exception("%s %s failed", request.method, request.path)
             response = _error(500, "internal error; the node's log has the details")
         else:
             response = _error(status, str(exc))

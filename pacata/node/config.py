@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +31,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from pacata import __version__
 from pacata.chain.genesis import Genesis, load_genesis, shipped_genesis
-from pacata.errors import PacataError
+from pacata.documents import load_toml_file
+from pacata.errors import DocumentError, PacataError
 from pacata.json_fields import describe_validation_errors
 from pacata.node.fields import HostPortField, StrictBoolean
 from pacata.node.hostport import HostPort
@@ -42,6 +42,8 @@ DEFAULT_RPC_PORT = 9740
 DEFAULT_P2P_PORT = 9741
 DEFAULT_RPC = HostPort("127.0.0.1", DEFAULT_RPC_PORT)
 DEFAULT_LISTEN = HostPort("0.0.0.0", DEFAULT_P2P_PORT)
+# The devnet's keys are public: its peer port is for this machine unless `--listen` says so.
+DEVNET_LISTEN = HostPort("127.0.0.1", DEFAULT_P2P_PORT)
 DEFAULT_MAX_OUTBOUND = PeerLimits().max_outbound
 MAX_OUTBOUND_LIMIT = 64
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -52,6 +54,11 @@ _NETWORK_NAME = validate.Regexp(r"[a-z0-9][a-z0-9.-]{0,31}\Z", error="not a netw
 
 class ConfigError(PacataError):
     """The flags or the config file ask for something impossible; the message says what."""
+
+
+class DataDirError(ConfigError):
+    """The data directory cannot be used: not a directory, not writable, its database locked by
+    another process, or holding something other than this chain's database."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +154,9 @@ class _ConfigFileSchema(Schema):
 def read_config_file(path: Path) -> dict[str, Any]:
     """The validated settings of a TOML config file, keyed like the file."""
     try:
-        with path.open("rb") as stream:
-            document = tomllib.load(stream)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not TOML: {exc}") from None
+        document = load_toml_file(path, "config file")
+    except DocumentError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         values: dict[str, Any] = _ConfigFileSchema().load(document)
     except ValidationError as exc:
@@ -223,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen",
         type=_flag_host_port(True),
         metavar="HOST:PORT",
-        help=f"peer-to-peer address, TCP and UDP (default {DEFAULT_LISTEN})",
+        help=f"peer-to-peer address, TCP and UDP (default {DEFAULT_LISTEN}; {DEVNET_LISTEN} "
+        "for --devnet)",
     )
     parser.add_argument(
         "--rpc",
@@ -287,7 +292,7 @@ def load_config(argv: Sequence[str]) -> NodeConfig:
     return replace(
         config,
         datadir=setting(flags.datadir, "datadir", None),
-        listen=setting(flags.listen, "listen", DEFAULT_LISTEN),
+        listen=setting(flags.listen, "listen", DEVNET_LISTEN if config.devnet else DEFAULT_LISTEN),
         rpc=setting(flags.rpc, "rpc", DEFAULT_RPC),
         bootnodes=tuple(setting(flags.bootnodes, "bootnodes", ())),
         max_outbound=setting(flags.max_outbound, "max_outbound", DEFAULT_MAX_OUTBOUND),

@@ -12,14 +12,18 @@ server → remove the cookie → close the store. Every block is written in one 
 nothing is half-made at an await, so the store is consistent at any instant and a restart
 continues from the tip.
 
-Exit status: 0 after a clean shutdown, 1 when the node failed (store unusable, address in use,
-a task crashed), 2 for a bad command line, config file, genesis or producer key file.
+Exit status: 0 after a clean shutdown, 1 when the node failed (address in use, a task
+crashed, the store failed while running), 2 for a bad command line, config file, genesis,
+producer key file or data directory (not a directory, not writable, its database locked by
+another node or not this chain's). A status 2 comes with one line on standard error,
+`pacatad: error: <reason>`, and no traceback, and leaves any chain database as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -35,14 +39,17 @@ from pacata.chain.production import ProducerKeys
 from pacata.errors import InvalidGenesis, PacataError, StoreError
 from pacata.node.api import create_app
 from pacata.node.clock import SystemClock
-from pacata.node.config import ConfigError, NodeConfig, load_config
+from pacata.node.config import ConfigError, DataDirError, NodeConfig, load_config
 from pacata.node.cookie import AdminCookie
+from pacata.node.http_log import SERVER_SETTINGS
 from pacata.node.logs import configure_logging
 from pacata.node.peering import PeeringService
 from pacata.node.producer_keys import PRODUCER_KEY_FILE, devnet_producer_keys, load_producer_keys
 from pacata.node.service import NodeService
 
 CHAIN_DIRECTORY = "chain"
+# The mempool's journal: a LevelDB of its own, written without fsync (docs/operations.md).
+MEMPOOL_DIRECTORY = "mempool"
 API_SHUTDOWN_TIMEOUT_S = 5.0
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -56,14 +63,10 @@ class StartupError(PacataError):
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(sys.argv[1:] if argv is None else argv)
-    except ConfigError as exc:
-        print(f"pacatad: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    configure_logging(config.log_level)
-    try:
+        configure_logging(config.log_level)
         return asyncio.run(run_node(config))
     except (ConfigError, InvalidGenesis) as exc:
-        log.error("%s", exc)
+        print(f"pacatad: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
     except (StoreError, StartupError) as exc:
         log.error("%s", exc)
@@ -102,6 +105,65 @@ def _warn_if_cannot_win(chain: Chain, keys: ProducerKeys) -> None:
         )
 
 
+def prepare_data_dir(datadir: Path) -> None:
+    """Makes `datadir` (mode 0700) if it is missing; `DataDirError` unless it is a directory
+    this process can write to."""
+    try:
+        datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError:
+        raise DataDirError(f"data directory {datadir}: not a directory") from None
+    except OSError as exc:
+        raise DataDirError(f"cannot make the data directory {datadir}: {exc.strerror}") from None
+    if not os.access(datadir, os.W_OK | os.X_OK):
+        raise DataDirError(f"data directory {datadir}: not writable by this user")
+
+
+def _warn_if_api_exposed(config: NodeConfig) -> None:
+    if not config.rpc.is_loopback:
+        log.warning(
+            "the API on %s is reachable from other machines and has no TLS: anyone on the way "
+            "can read and change its traffic; keep it on a loopback address or put it behind "
+            "a TLS proxy (docs/operations.md)",
+            config.rpc,
+        )
+
+
+def open_chain(datadir: Path, genesis: Genesis) -> Chain:
+    """The chain in `datadir`'s LevelDB, made at the first start; `DataDirError` if the
+    database cannot be used (locked, corrupt, another chain's, not a chain's)."""
+    path = datadir / CHAIN_DIRECTORY
+    try:
+        store = LevelDBStore(path)
+    except StoreError as exc:
+        raise DataDirError(str(exc)) from None
+    try:
+        return Chain(store, genesis)
+    except StoreError as exc:
+        store.close()
+        raise DataDirError(f"{path}: {exc}") from None
+
+
+def open_mempool(datadir: Path, chain: Chain) -> Mempool:
+    """The mempool with its journal in `datadir`, holding again what was pending when the
+    node stopped (each transaction checked again); `DataDirError` if the journal cannot be
+    opened."""
+    path = datadir / MEMPOOL_DIRECTORY
+    try:
+        journal = LevelDBStore(path, sync=False)
+    except StoreError as exc:
+        raise DataDirError(f"mempool journal: {exc}") from None
+    mempool = Mempool(chain, journal=journal)
+    report = mempool.load()
+    if report.admitted or report.refused or report.undecodable:
+        log.info(
+            "mempool: %d pending transactions loaded, %d no longer apply, %d unreadable",
+            report.admitted,
+            report.refused,
+            report.undecodable,
+        )
+    return mempool
+
+
 async def run_node(config: NodeConfig) -> int:
     """Runs the node until it is asked to stop; returns the exit status."""
     loop = asyncio.get_running_loop()
@@ -116,24 +178,26 @@ async def run_node(config: NodeConfig) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         genesis = config.load_genesis()
+        _warn_if_api_exposed(config)
         datadir = config.data_dir(genesis.chain_id)
-        try:
-            datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise StartupError(f"cannot create the data directory {datadir}: {exc}") from None
+        prepare_data_dir(datadir)
         keys = producer_keys_for(config, datadir)
-        store = LevelDBStore(datadir / CHAIN_DIRECTORY)
+        chain = open_chain(datadir, genesis)
+        mempool: Mempool | None = None
         try:
+            mempool = open_mempool(datadir, chain)
             return await _serve(
                 config=config,
                 genesis=genesis,
                 datadir=datadir,
-                store=store,
+                mempool=mempool,
                 keys=keys,
                 stop_signal=stop_signal,
             )
         finally:
-            store.close()
+            if mempool is not None and mempool.journal is not None:
+                mempool.journal.close()
+            chain.kv.close()
             log.info("chain database closed")
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -145,13 +209,13 @@ async def _serve(
     config: NodeConfig,
     genesis: Genesis,
     datadir: Path,
-    store: LevelDBStore,
+    mempool: Mempool,
     keys: ProducerKeys | None,
     stop_signal: asyncio.Event,
 ) -> int:
-    chain = Chain(store, genesis)
+    chain = mempool.chain
     service = NodeService(
-        chain, Mempool(chain), SystemClock(), producer_keys=keys, produce=config.produces
+        chain, mempool, SystemClock(), producer_keys=keys, produce=config.produces
     )
     log.info(
         "chain %s in %s: height %d, tip %s",
@@ -172,6 +236,7 @@ async def _serve(
         create_app(service, cookie.token),
         access_log=access_log if config.log_level == "debug" else None,
         shutdown_timeout=API_SHUTDOWN_TIMEOUT_S,
+        **SERVER_SETTINGS,
     )
     try:
         await runner.setup()

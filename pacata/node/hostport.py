@@ -53,6 +53,21 @@ class HostPort:
             raise ValueError(f"not HOST:PORT (port {port} is not within {lowest}-{MAX_PORT})")
         return cls(host, port)
 
+    @property
+    def is_loopback(self) -> bool:
+        """Whether only this machine can reach the address: a loopback address or `localhost`
+        (RFC 6761). Any other name may resolve to anything, so it is not."""
+        name = self.host.lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
+            return True
+        try:
+            address = ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            return address.ipv4_mapped.is_loopback
+        return address.is_loopback
+
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"

@@ -13,7 +13,6 @@ warning.
 
 from __future__ import annotations
 
-import json
 import logging
 import stat
 from pathlib import Path
@@ -24,10 +23,13 @@ from pacata.chain.devnet import devnet_key, devnet_vrf_seed
 from pacata.chain.keys import PrivateKey
 from pacata.chain.production import ProducerKeys
 from pacata.chain.vrf import VrfKey
+from pacata.documents import load_json_file
+from pacata.errors import DocumentError
 from pacata.json_fields import HexBytes32, describe_validation_errors
 from pacata.node.config import ConfigError
 
 PRODUCER_KEY_FILE = "producer.key"
+MAX_KEY_FILE_BYTES = 4096  # two hex secrets take 170 bytes
 DEVNET_PRODUCER_INDEX = 0
 
 log = logging.getLogger("pacata.node.producer")
@@ -48,14 +50,12 @@ def devnet_producer_keys() -> ProducerKeys:
 def load_producer_keys(path: Path) -> ProducerKeys:
     """The keys in a `producer.key` file; `ConfigError` says what is wrong with it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        document = load_json_file(path, "producer keys", MAX_KEY_FILE_BYTES)
         mode = path.stat().st_mode
+    except DocumentError as exc:
+        raise ConfigError(str(exc)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read producer keys {path}: {exc.strerror}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not JSON: {exc}") from None
     try:
         values = _ProducerKeyFileSchema().load(document)
     except ValidationError as exc:

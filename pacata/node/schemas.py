@@ -192,12 +192,19 @@ class BlockSchema(Schema):
 
 
 class TransactionStatusSchema(Schema):
-    status = fields.String(metadata={"enum": ["confirmed", "pending"]})
+    status = fields.String(metadata={"enum": ["confirmed", "pending", "evicted", "replaced"]})
+    reason = fields.String(
+        metadata={
+            "description": "evicted or replaced only: why the transaction left the mempool "
+            '("evicted: <the rule it breaks>", "replaced by <txid>"); remembered for the '
+            "last 10,000 transactions that left"
+        }
+    )
     block_hash = HexBytes(metadata={"description": "confirmed only"})
     block_height = fields.Integer(metadata={"description": "confirmed only"})
     index = fields.Integer(metadata={"description": "position in the block; confirmed only"})
     confirmations = fields.Integer(metadata={"description": "confirmed only"})
-    tx = fields.Nested(TransactionSchema)
+    tx = fields.Nested(TransactionSchema, metadata={"description": "confirmed and pending only"})
 
 
 class MempoolSchema(Schema):

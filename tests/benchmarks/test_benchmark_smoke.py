@@ -64,3 +64,48 @@ def test_validate_quick_writes_its_figures(tmp_path: Path) -> None:
         # A stage can take no time at all (no collection in the pass), never less.
         assert figures[f"breakdown_{stage}_ms_per_block"] >= 0, stage
     assert figures["breakdown_signatures_ms_per_block"] > 0
+
+
+def _run_quick(tmp_path: Path, script: str, *extra: str) -> tuple[str, dict[str, float]]:
+    out = tmp_path / f"{script}.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / f"{script}.py"),
+            "--quick",
+            "--json",
+            str(out),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(out.read_text())
+    assert all(isinstance(value, int | float) for value in figures.values()), "not flat"
+    return result.stdout, figures
+
+
+@pytest.mark.slow
+def test_idle_quick_measures_every_node(tmp_path: Path) -> None:
+    stdout, figures = _run_quick(tmp_path, "idle", "--seconds", "3")
+    assert "busiest node" in stdout
+    names = ["producer", *(f"follower_{i}" for i in range(1, 5))]
+    for name in names:
+        assert figures[f"{name}_cpu_percent"] >= 0, name
+        assert figures[f"{name}_rss_mib"] > 0, name
+    assert figures["idle_cpu_percent_max"] == max(figures[f"{n}_cpu_percent"] for n in names)
+
+
+@pytest.mark.slow
+def test_mempool_quick_compares_admission_with_raw_verification(tmp_path: Path) -> None:
+    stdout, figures = _run_quick(tmp_path, "mempool")
+    assert "admission / raw verification" in stdout
+    assert figures["admit_per_s"] > 0 and figures["raw_verify_per_s"] > 0
+    assert figures["admit_ratio_to_raw_verify"] == pytest.approx(
+        figures["admit_per_s"] / figures["raw_verify_per_s"]
+    )
+    assert figures["reload_1000_s"] > 0 and figures["reload_5000_s"] > 0

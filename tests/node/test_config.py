@@ -14,6 +14,7 @@ from pacata.errors import InvalidGenesis
 from pacata.node.config import (
     DEFAULT_LISTEN,
     DEFAULT_RPC,
+    DEVNET_LISTEN,
     ConfigError,
     NodeConfig,
     default_data_dir,
@@ -34,7 +35,12 @@ def test_defaults() -> None:
     config = load_config(["--devnet"])
     assert config.devnet
     assert config.rpc == DEFAULT_RPC == HostPort("127.0.0.1", 9740)
-    assert config.listen == DEFAULT_LISTEN == HostPort("0.0.0.0", 9741)
+    # The devnet's keys are public: its peer port stays on this machine unless told otherwise.
+    assert config.listen == DEVNET_LISTEN == HostPort("127.0.0.1", 9741)
+    assert HostPort("0.0.0.0", 9741) == DEFAULT_LISTEN
+    assert load_config(["--network", "devnet"]).listen == DEFAULT_LISTEN
+    assert load_config(["--genesis", "g.json"]).listen == DEFAULT_LISTEN
+    assert load_config(["--devnet", "--listen", "0.0.0.0:9741"]).listen == DEFAULT_LISTEN
     assert config.bootnodes == ()
     assert config.max_outbound == 8
     assert config.produce is None
