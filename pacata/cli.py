@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 Runner = Callable[[argparse.Namespace], int]
+# An IPv4 host must take 576-byte datagrams (RFC 791); a TUN interface takes at most 65535.
+MIN_MTU, MAX_MTU = 576, 65_535
 
 
 def _parameter_override(text: str) -> tuple[str, float]:
@@ -35,6 +37,21 @@ def _parameter_override(text: str) -> tuple[str, float]:
         return name, float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+
+
+def _interface_name(text: str) -> str:
+    from pacata.vpn.io.tun import check_interface_name
+
+    try:
+        return check_interface_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _mtu(text: str) -> int:
+    if not text.isdigit() or not MIN_MTU <= int(text) <= MAX_MTU:
+        raise argparse.ArgumentTypeError(f"not a number within {MIN_MTU}-{MAX_MTU}: {text!r}")
+    return int(text)
 
 
 def _run_wg_userspace(arguments: argparse.Namespace) -> int:
@@ -80,11 +97,13 @@ def _add_wg_userspace(subcommands: argparse._SubParsersAction[argparse.ArgumentP
             "until SIGTERM/SIGINT or until the interface is deleted."
         ),
     )
-    parser.add_argument("interface", metavar="IFACE")
+    parser.add_argument("interface", metavar="IFACE", type=_interface_name)
     parser.add_argument(
         "-f", "--foreground", action="store_true", help="stay in the foreground (do not fork)"
     )
-    parser.add_argument("--mtu", type=int, default=1420, help="interface MTU (default 1420)")
+    parser.add_argument(
+        "--mtu", type=_mtu, default=1420, help=f"interface MTU, {MIN_MTU}-{MAX_MTU} (default 1420)"
+    )
     parser.add_argument(
         "--socket-directory",
         type=Path,

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 from pacata.chain import schema
 from pacata.chain.chain import Chain, ChainUpdate
+from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address
 from pacata.chain.kvstore import KeyValueStore, WriteBatch
 from pacata.chain.state import StateOverlay
@@ -116,6 +117,8 @@ class Mempool:
         self._gone: OrderedDict[bytes, str] = OrderedDict()
         self._journal_ops = WriteBatch()
         self._journal_puts = True
+        self._context_tip: BlockHeader | None = None
+        self._context: BlockContext | None = None
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -198,9 +201,15 @@ class Mempool:
     def _next_block(self) -> BlockContext:
         """The block a pending transaction would go in: the next height, the earliest slot."""
         tip = self.chain.tip
-        return BlockContext(
-            self.chain.params, tip.height + 1, tip.slot + 1, Address.from_public_key(tip.producer)
-        )
+        if self._context is None or self._context_tip is not tip:  # the same until a block
+            self._context_tip = tip
+            self._context = BlockContext(
+                self.chain.params,
+                tip.height + 1,
+                tip.slot + 1,
+                Address.from_public_key(tip.producer),
+            )
+        return self._context
 
     def _append(self, queue: _SenderQueue, entry: _Entry, ctx: BlockContext) -> None:
         """Admits `entry` after the sender's pending transactions, if it applies after them."""

@@ -38,7 +38,23 @@ def test_inconsistent_protocol_parameters(capsys: pytest.CaptureFixture[str]) ->
     assert "rekey_after_time" in capsys.readouterr().err
 
 
-def test_an_invalid_interface_name_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["wg-userspace", "-f", "much-too-long-for-an-interface"]) == 1
+@pytest.mark.parametrize(
+    "name", ["much-too-long-for-an-interface", "a/b", "wg 0", "wg:0", "..", "wg\x00", ""]
+)
+def test_an_invalid_interface_name_is_a_usage_error(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before anything starts: exit 2, as for every bad command-line value.
+    with pytest.raises(SystemExit) as exited:
+        main(["wg-userspace", "-f", name])
+    assert exited.value.code == 2
     error = capsys.readouterr().err
     assert "invalid interface name" in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize("mtu", ["0", "575", "65536", "-1", "1e3", "99999999999999999999"])
+def test_an_mtu_out_of_range_is_a_usage_error(mtu: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["wg-userspace", "--mtu", mtu, "wg7"])
+    assert exited.value.code == 2
+    assert "576-65535" in capsys.readouterr().err

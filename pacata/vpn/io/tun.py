@@ -52,14 +52,29 @@ class TunDevice:
         self.close()
 
 
+def check_interface_name(name: str) -> str:
+    """`name` if Linux takes it as an interface name (at most 15 bytes; no "/", ":" or white
+    space; not "." or ".."), else `ValueError`."""
+    encoded = name.encode(errors="replace")
+    if (
+        not encoded
+        or len(encoded) >= IFNAMSIZ
+        or name in (".", "..")
+        or any(c in "/:" or c.isspace() or not c.isprintable() for c in name)
+    ):
+        raise ValueError(
+            f"invalid interface name {name!r}: 1 to {IFNAMSIZ - 1} bytes, without '/', ':' "
+            "or white space"
+        )
+    return name
+
+
 def open_tun(name: str, *, offload: bool = True, tso: bool = True) -> TunDevice:
     """Creates (or attaches to) the TUN interface `name`; raises OSError (EPERM without
     CAP_NET_ADMIN). With `offload`, packets carry virtio-net headers (so that writes may be
     coalesced) and, with `tso` too, the kernel may hand over TCP super-packets whose
     checksums are left to us; without `tso` it segments and checksums them itself."""
-    encoded = name.encode()
-    if not encoded or len(encoded) >= IFNAMSIZ or "/" in name:
-        raise ValueError(f"invalid interface name {name!r}")
+    encoded = check_interface_name(name).encode()
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
     try:
         flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload else 0)
