@@ -22,6 +22,7 @@ from pacata.p2p.messages import TlsBinding
 from pacata.p2p.network import NetworkConfig, PeerNetwork
 from pacata.p2p.peers import DialAddress
 from pacata.p2p.records import Endpoint, NodeRecord, Transport
+from pacata.testing.timer_rule import check_timer_sleeps
 
 FAR_FUTURE_MS = 2**62  # the ledgers' clock: no block is ever from the future here
 LISTEN_PORT = 9741
@@ -154,9 +155,5 @@ class MemoryNetwork:
             node.network.handle_timer(self.now)
             self.settle()
             self.take_dials()
-            after = node.network.get_timer()
-            if after is not None and after <= self.now:
-                raise AssertionError(
-                    f"node {node.index}: its timer ran at {self.now} and is due again at {after}"
-                )
+            check_timer_sleeps(f"node {node.index}", self.now, node.network.get_timer())
         self.now = end

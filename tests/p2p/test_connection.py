@@ -27,6 +27,7 @@ from pacata.p2p.messages import (
     TlsBinding,
 )
 from pacata.p2p.records import NodeRecord
+from pacata.testing.timer_rule import TimerRuleDriver, clock_events
 
 GENESIS = sha256(b"genesis")
 CERT_A, CERT_B = sha256(b"cert a"), sha256(b"cert b")
@@ -184,19 +185,16 @@ def test_ping_is_answered_not_reported() -> None:
 
 # -- timers that sleep -------------------------------------------------------------------------
 #
-# After `handle_timer(now)` (and once what it queued is taken), the next deadline is after `now`
-# or there is none: a deadline left in the past makes the asyncio adapter fire the timer back to
-# back, a connection burning a core while idle. Hypothesis drives two wired connections through
-# random deliveries, losses, garbage, messages and closes while the clock moves by small and
-# large steps, and fires the timers at their deadlines and late, as a busy event loop would.
+# The rule of `pacata.testing.timer_rule` for a connection: a deadline left in the past makes the
+# asyncio adapter fire the timer back to back, a connection burning a core while idle. Hypothesis
+# drives two wired connections through random deliveries, losses, garbage, messages and closes while
+# the clock moves by small and large steps, and fires the timers at their deadlines and late, as a
+# busy event loop would.
 
 seconds = st.one_of(st.floats(0.0, 30.0), st.floats(30.0, 100_000.0))
 side = st.integers(0, 1)
 connection_events = st.one_of(
-    st.tuples(st.just("advance"), seconds),
-    st.tuples(st.just("timer at deadline"), side),
-    st.tuples(st.just("timer late"), side, seconds),
-    st.tuples(st.just("timer now"), side),
+    clock_events(seconds, cores=2),
     st.tuples(st.just("deliver"), side, st.one_of(st.just(1 << 20), st.integers(0, 600))),
     st.tuples(st.just("lose"), side),
     st.tuples(st.just("garbage"), side, st.binary(min_size=1, max_size=12)),
@@ -212,44 +210,32 @@ connection_limits = st.builds(
 )
 
 
-class _Link:
+class _Link(TimerRuleDriver):
     """Two connections, what each has sent and not yet delivered, and a manual clock."""
 
     def __init__(self, limits: ConnectionLimits) -> None:
         self.conns = pair(limits=limits)
         self.wire = [b"", b""]
-        self.now = 0.0
 
     def collect(self, index: int) -> None:
         self.wire[index] += self.conns[index].data_to_send()
         events(self.conns[index])
 
-    def fire(self, index: int) -> None:
-        """Runs a connection's timer at `now`, takes what it sends (delivering nothing) and
-        checks that it sleeps."""
-        conn = self.conns[index]
-        conn.handle_timer(self.now)
-        self.collect(index)
-        timer = conn.get_timer()
-        assert timer is None or timer > self.now, (
-            f"connection {index} ({conn.state.value}): its timer ran at {self.now} "
-            f"and is due again at {timer}"
-        )
+    def deadline(self, core: int) -> float | None:
+        return self.conns[core].get_timer()
+
+    def run_timer(self, core: int) -> None:
+        """Runs a connection's timer and takes what it sends, delivering nothing."""
+        self.conns[core].handle_timer(self.now)
+        self.collect(core)
+
+    def core_name(self, core: int) -> str:
+        return f"connection {core} ({self.conns[core].state.value})"
 
     def run(self, event: tuple[object, ...]) -> None:
+        if self.run_clock_event(event):
+            return
         match event:
-            case ("advance", float(step)):
-                self.now += step
-            case ("timer at deadline", int(i)):
-                if (timer := self.conns[i].get_timer()) is not None:
-                    self.now = max(self.now, timer)
-                    self.fire(i)
-            case ("timer late", int(i), float(lateness)):
-                if (timer := self.conns[i].get_timer()) is not None:
-                    self.now = max(self.now, timer + lateness)
-                    self.fire(i)
-            case ("timer now", int(i)):
-                self.fire(i)
             case ("deliver", int(i), int(cut)):
                 # A prefix of what is in flight: frames may arrive cut anywhere.
                 data, self.wire[i] = self.wire[i][:cut], self.wire[i][cut:]

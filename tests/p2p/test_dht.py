@@ -54,6 +54,7 @@ from pacata.testing.dht_simulation import (
     simulated_record,
     validate_simulated_record,
 )
+from pacata.testing.timer_rule import TimerRuleDriver, clock_events
 
 FAST = NetworkConditions(min_latency=0.01, max_latency=0.02, loss=0.0)
 
@@ -510,21 +511,18 @@ def test_pings_are_retransmitted_with_the_same_request_id_then_given_up() -> Non
 
 # -- timers that sleep -------------------------------------------------------------------------
 #
-# After `handle_timer(now)` (and once its datagrams are taken), the next deadline is after `now`:
-# a deadline left in the past makes the node's event loop fire the timer back to back. Hypothesis
-# drives a few nodes on a hand-delivered network through joins, lookups, puts, lost, corrupted
-# and forged datagrams and nodes leaving and returning, while the clock moves by small and large
-# steps and each node's timer fires at its deadline and late, as a busy event loop would:
-# retransmissions, failed queries, evictions, maintenance, refreshes and republishing all run.
+# The rule of `pacata.testing.timer_rule` for a DHT node: a deadline left in the past makes the
+# node's event loop fire the timer back to back. Hypothesis drives a few nodes on a hand-delivered
+# network through joins, lookups, puts, lost, corrupted and forged datagrams and nodes leaving and
+# returning, while the clock moves by small and large steps and each node's timer fires at its
+# deadline and late, as a busy event loop would: retransmissions, failed queries, evictions,
+# maintenance, refreshes and republishing all run.
 
 TIMER_NODES = 5
 timer_node = st.integers(0, TIMER_NODES - 1)
 seconds = st.one_of(st.floats(0.0, 10.0), st.floats(10.0, 100_000.0))
 dht_events = st.one_of(
-    st.tuples(st.just("advance"), seconds),
-    st.tuples(st.just("timer at deadline"), timer_node),
-    st.tuples(st.just("timer late"), timer_node, seconds),
-    st.tuples(st.just("timer now"), timer_node),
+    clock_events(seconds, cores=TIMER_NODES),
     st.tuples(st.just("bootstrap"), timer_node, st.lists(timer_node, max_size=2)),
     st.tuples(st.just("find node"), timer_node, st.integers(0, 9)),
     st.tuples(st.just("find value"), timer_node, timer_node),
@@ -553,14 +551,13 @@ dht_configs = st.builds(
 )
 
 
-class _DhtDriver:
+class _DhtDriver(TimerRuleDriver):
     """`TIMER_NODES` nodes, the datagrams in flight between them, and a manual clock."""
 
     def __init__(self, config: DhtConfig) -> None:
         self.nodes = [_node(index, config) for index in range(TIMER_NODES)]
         self.present = set(range(TIMER_NODES))
         self.wire: list[tuple[bytes, tuple[str, int], tuple[str, int]]] = []
-        self.now = 0.0
 
     def collect(self, index: int) -> None:
         node = self.nodes[index]
@@ -569,16 +566,18 @@ class _DhtDriver:
         while node.next_event() is not None:
             pass
 
-    def fire(self, index: int) -> None:
-        """Runs a node's timer at `now`, takes what it sends (delivering nothing) and checks
-        that it sleeps."""
-        node = self.nodes[index]
-        node.handle_timer(self.now)
-        self.collect(index)
-        timer = node.get_timer()
-        assert timer is None or timer > self.now, (
-            f"node {index}: its timer ran at {self.now} and is due again at {timer}"
-        )
+    def deadline(self, core: int) -> float | None:
+        """A node that left is down: it has no timer until it returns."""
+        return self.nodes[core].get_timer() if core in self.present else None
+
+    def run_timer(self, core: int) -> None:
+        """Runs a present node's timer and takes what it sends, delivering nothing."""
+        if core in self.present:
+            self.nodes[core].handle_timer(self.now)
+            self.collect(core)
+
+    def core_name(self, core: int) -> str:
+        return f"node {core}"
 
     def deliver(
         self, datagram: bytes, source: tuple[str, int], destination: tuple[str, int]
@@ -590,53 +589,42 @@ class _DhtDriver:
 
     def run(self, event: tuple[object, ...]) -> None:
         nodes = self.nodes
-        match event:
-            case ("advance", float(step)):
-                self.now += step
-            case ("timer at deadline", int(i)) if i in self.present:
-                if (timer := nodes[i].get_timer()) is not None:
-                    self.now = max(self.now, timer)
-                    self.fire(i)
-            case ("timer late", int(i), float(lateness)) if i in self.present:
-                if (timer := nodes[i].get_timer()) is not None:
-                    self.now = max(self.now, timer + lateness)
-                    self.fire(i)
-            case ("timer now", int(i)) if i in self.present:
-                self.fire(i)
-            case ("bootstrap", int(i), list(seeds)) if i in self.present:
-                nodes[i].bootstrap([_address(seed) for seed in seeds if seed != i], self.now)
-            case ("find node", int(i), int(target)) if i in self.present:
-                with contextlib.suppress(LocalProtocolError):  # too many lookups at once
-                    nodes[i].find_node(sha256(bytes([target])), self.now)
-            case ("find value", int(i), int(j)) if i in self.present:
-                with contextlib.suppress(LocalProtocolError):
-                    nodes[i].find_value(nodes[j].node_id, self.now)
-            case ("put", int(i), int(sequence)) if i in self.present:
-                node = nodes[i]
-                with contextlib.suppress(LocalProtocolError):
-                    node.put(node.node_id, simulated_record(node.node_id, sequence), self.now)
-            case ("deliver", int(k)) if self.wire:
-                self.deliver(*self.wire.pop(k % len(self.wire)))
-            case ("deliver all",):
-                in_flight, self.wire = self.wire, []
-                for item in in_flight:
-                    self.deliver(*item)
-            case ("lose", int(k)) if self.wire:
-                self.wire.pop(k % len(self.wire))
-            case ("corrupt", int(k), int(position)) if self.wire:
-                datagram, source, destination = self.wire.pop(k % len(self.wire))
-                position %= len(datagram)
-                flipped = datagram[:position] + bytes([datagram[position] ^ 1])
-                self.deliver(flipped + datagram[position + 1 :], source, destination)
-            case ("forged", int(i), int(target)) if i in self.present:
-                # A well-signed answer to a request never made, from a stranger.
-                stray = DhtPacket.signed(_signer(99), bytes(8), Nodes(0, 1, ()))
-                nodes[i].receive_datagram(stray, ("10.9.0.9", target + 1), self.now)
-                self.collect(i)
-            case ("leave", int(i)):
-                self.present.discard(i)  # silently, as a crash would
-            case ("return", int(i)):
-                self.present.add(i)
+        if not self.run_clock_event(event):
+            match event:
+                case ("bootstrap", int(i), list(seeds)) if i in self.present:
+                    nodes[i].bootstrap([_address(seed) for seed in seeds if seed != i], self.now)
+                case ("find node", int(i), int(target)) if i in self.present:
+                    with contextlib.suppress(LocalProtocolError):  # too many lookups at once
+                        nodes[i].find_node(sha256(bytes([target])), self.now)
+                case ("find value", int(i), int(j)) if i in self.present:
+                    with contextlib.suppress(LocalProtocolError):
+                        nodes[i].find_value(nodes[j].node_id, self.now)
+                case ("put", int(i), int(sequence)) if i in self.present:
+                    node = nodes[i]
+                    with contextlib.suppress(LocalProtocolError):
+                        node.put(node.node_id, simulated_record(node.node_id, sequence), self.now)
+                case ("deliver", int(k)) if self.wire:
+                    self.deliver(*self.wire.pop(k % len(self.wire)))
+                case ("deliver all",):
+                    in_flight, self.wire = self.wire, []
+                    for item in in_flight:
+                        self.deliver(*item)
+                case ("lose", int(k)) if self.wire:
+                    self.wire.pop(k % len(self.wire))
+                case ("corrupt", int(k), int(position)) if self.wire:
+                    datagram, source, destination = self.wire.pop(k % len(self.wire))
+                    position %= len(datagram)
+                    flipped = datagram[:position] + bytes([datagram[position] ^ 1])
+                    self.deliver(flipped + datagram[position + 1 :], source, destination)
+                case ("forged", int(i), int(target)) if i in self.present:
+                    # A well-signed answer to a request never made, from a stranger.
+                    stray = DhtPacket.signed(_signer(99), bytes(8), Nodes(0, 1, ()))
+                    nodes[i].receive_datagram(stray, ("10.9.0.9", target + 1), self.now)
+                    self.collect(i)
+                case ("leave", int(i)):
+                    self.present.discard(i)  # silently, as a crash would
+                case ("return", int(i)):
+                    self.present.add(i)
         for i in self.present:
             self.collect(i)
 

@@ -20,6 +20,7 @@ from pacata.p2p.messages import (
 )
 from pacata.testing.ledger import ChainFactory
 from pacata.testing.peer_network import MemoryNetwork
+from pacata.testing.timer_rule import TimerRuleDriver, clock_events
 
 TX = ItemKind.TRANSACTION
 H = [sha256(bytes([i])) for i in range(8)]
@@ -137,21 +138,18 @@ def test_bad_signature_transaction_bans_its_sender() -> None:
 
 # -- timers that sleep -------------------------------------------------------------------------
 #
-# After `handle_timer(now)` (and once its requests are taken), the next deadline is after `now`
-# or there is none: a deadline left in the past makes the node's event loop fire the timer
-# back to back. Hypothesis drives one engine through peers coming and going, announcements,
-# direct requests, items, NotFound answers and publications while the clock moves by small and
-# large steps, and fires the timer at its deadline and late, as a busy event loop would.
+# The rule of `pacata.testing.timer_rule` for the gossip engine: a deadline left in the past makes
+# the node's event loop fire the timer back to back. Hypothesis drives one engine through peers
+# coming and going, announcements, direct requests, items, NotFound answers and publications while
+# the clock moves by small and large steps, and fires the timer at its deadline and late, as a busy
+# event loop would.
 
 peer_ids = st.integers(1, 4)
 item_indices = st.lists(st.integers(0, len(H) - 1), min_size=1, max_size=4)
 item_kinds = st.sampled_from([TX, ItemKind.BLOCK])
 seconds = st.one_of(st.floats(0.0, 10.0), st.floats(10.0, 100_000.0))
 gossip_events = st.one_of(
-    st.tuples(st.just("advance"), seconds),
-    st.tuples(st.just("timer at deadline")),
-    st.tuples(st.just("timer late"), seconds),
-    st.tuples(st.just("timer now")),
+    clock_events(seconds),
     st.tuples(st.just("add peer"), peer_ids),
     st.tuples(st.just("remove peer"), peer_ids),
     st.tuples(st.just("inventory"), peer_ids, item_kinds, item_indices),
@@ -162,7 +160,7 @@ gossip_events = st.one_of(
 )
 
 
-class _GossipDriver:
+class _GossipDriver(TimerRuleDriver):
     def __init__(self, request_timeout: float) -> None:
         self.held: set[tuple[ItemKind, bytes]] = set()
         self.gossip = Gossip(
@@ -171,52 +169,41 @@ class _GossipDriver:
                 max_in_flight_per_peer=2, max_alternates=2, request_timeout=request_timeout
             ),
         )
-        self.now = 0.0
 
-    def fire(self) -> None:
-        """Runs the timer at `now`, takes its requests (answering none) and checks that the
-        engine sleeps."""
+    def deadline(self, core: int) -> float | None:
+        return self.gossip.get_timer()
+
+    def run_timer(self, core: int) -> None:
+        """Runs the timer and takes its requests, answering none."""
         self.gossip.handle_timer(self.now)
         self.gossip.take_messages()
-        timer = self.gossip.get_timer()
-        assert timer is None or timer > self.now, (
-            f"the timer ran at {self.now} and is due again at {timer}"
-        )
+
+    def core_name(self, core: int) -> str:
+        return "the gossip engine"
 
     def run(self, event: tuple[object, ...]) -> None:
         gossip = self.gossip
-        match event:
-            case ("advance", float(step)):
-                self.now += step
-            case ("timer at deadline",):
-                if (timer := gossip.get_timer()) is not None:
-                    self.now = max(self.now, timer)
-                    self.fire()
-            case ("timer late", float(lateness)):
-                if (timer := gossip.get_timer()) is not None:
-                    self.now = max(self.now, timer + lateness)
-                    self.fire()
-            case ("timer now",):
-                self.fire()
-            case ("add peer", int(peer)):
-                gossip.add_peer(peer)
-            case ("remove peer", int(peer)):
-                gossip.remove_peer(peer, self.now)
-            case ("inventory", int(peer), ItemKind() as kind, list(items)):
-                gossip.on_inventory(peer, kind, [H[i] for i in items], self.now)
-            case ("request", int(peer), ItemKind() as kind, list(items)):
-                for i in items:
-                    gossip.request(peer, kind, H[i], self.now)
-            case ("item", int(peer), ItemKind() as kind, list(items)):
-                for i in items:
-                    if gossip.on_item_received(peer, kind, H[i]):
+        if not self.run_clock_event(event):
+            match event:
+                case ("add peer", int(peer)):
+                    gossip.add_peer(peer)
+                case ("remove peer", int(peer)):
+                    gossip.remove_peer(peer, self.now)
+                case ("inventory", int(peer), ItemKind() as kind, list(items)):
+                    gossip.on_inventory(peer, kind, [H[i] for i in items], self.now)
+                case ("request", int(peer), ItemKind() as kind, list(items)):
+                    for i in items:
+                        gossip.request(peer, kind, H[i], self.now)
+                case ("item", int(peer), ItemKind() as kind, list(items)):
+                    for i in items:
+                        if gossip.on_item_received(peer, kind, H[i]):
+                            self.held.add((kind, H[i]))
+                case ("not found", int(peer), ItemKind() as kind, list(items)):
+                    gossip.on_not_found(peer, kind, [H[i] for i in items], self.now)
+                case ("publish", ItemKind() as kind, list(items)):
+                    for i in items:
                         self.held.add((kind, H[i]))
-            case ("not found", int(peer), ItemKind() as kind, list(items)):
-                gossip.on_not_found(peer, kind, [H[i] for i in items], self.now)
-            case ("publish", ItemKind() as kind, list(items)):
-                for i in items:
-                    self.held.add((kind, H[i]))
-                    gossip.publish(kind, H[i])
+                        gossip.publish(kind, H[i])
         gossip.take_messages()
 
 

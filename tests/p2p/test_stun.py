@@ -37,6 +37,7 @@ from pacata.p2p.stun import (
     encode_xor_mapped_address,
     is_stun,
 )
+from pacata.testing.timer_rule import TimerRuleDriver, clock_events
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "rfc5769_stun.json").read_text()
@@ -468,21 +469,17 @@ def test_reflexive_address_is_the_majority_view() -> None:
 
 # -- timers that sleep -------------------------------------------------------------------------
 #
-# After `handle_timer(now)` (and once its datagrams are taken), the next deadline is after `now`
-# or there is none: a deadline left in the past makes the node's event loop fire the timer back
-# to back, sending the remaining retransmissions in a burst and burning a core. Hypothesis drives
-# a client through transactions with two servers, answered, lost, refused (420), answered from
-# another address or met with garbage, while the clock moves by small and large steps and the
-# timer fires at its deadline and late, as a busy event loop would.
+# The rule of `pacata.testing.timer_rule` for a STUN client: a deadline left in the past makes the
+# node's event loop fire the timer back to back, sending the remaining retransmissions in a burst
+# and burning a core. Hypothesis drives a client through transactions with two servers, answered,
+# lost, refused (420), answered from another address or met with garbage, while the clock moves by
+# small and large steps and the timer fires at its deadline and late, as a busy event loop would.
 
 STUN_SERVERS = (SERVER, ("198.51.100.2", 3478))
 stun_server = st.integers(0, len(STUN_SERVERS) - 1)
 seconds = st.one_of(st.floats(0.0, 5.0), st.floats(5.0, 100_000.0))
 stun_events = st.one_of(
-    st.tuples(st.just("advance"), seconds),
-    st.tuples(st.just("timer at deadline")),
-    st.tuples(st.just("timer late"), seconds),
-    st.tuples(st.just("timer now")),
+    clock_events(seconds),
     st.tuples(st.just("request"), stun_server),
     st.tuples(st.just("answer"), st.integers(0, 30)),
     st.tuples(st.just("refuse"), st.integers(0, 30)),
@@ -498,14 +495,13 @@ retransmission_policies = st.builds(
 )
 
 
-class _StunDriver:
+class _StunDriver(TimerRuleDriver):
     """A client, the servers, the requests in flight and a manual clock."""
 
     def __init__(self, policy: RetransmissionPolicy, seed: int) -> None:
         self.client = StunAgent(random_bytes=random.Random(seed).randbytes, retransmission=policy)
         self.server = StunAgent()
         self.requests: list[tuple[bytes, tuple[str, int]]] = []
-        self.now = 0.0
 
     def collect(self) -> list[tuple[bytes, tuple[str, int]]]:
         sent = self.client.datagrams_to_send()
@@ -514,16 +510,18 @@ class _StunDriver:
             pass
         return sent
 
-    def fire(self) -> None:
-        """Runs the client's timer at `now`, takes what it sends (delivering nothing) and
-        checks that it sleeps, and that it sent no burst: one datagram per transaction at most."""
+    def deadline(self, core: int) -> float | None:
+        return self.client.get_timer()
+
+    def run_timer(self, core: int) -> None:
+        """Runs the client's timer and takes what it sends (delivering nothing), checking that
+        it sent no burst: one datagram per transaction at most."""
         pending = self.client.pending()
         self.client.handle_timer(self.now)
         assert len(self.collect()) <= pending
-        timer = self.client.get_timer()
-        assert timer is None or timer > self.now, (
-            f"the timer ran at {self.now} and is due again at {timer}"
-        )
+
+    def core_name(self, core: int) -> str:
+        return "the client"
 
     def answer(self, k: int, source: tuple[str, int] | None = None) -> None:
         request, server = self.requests.pop(k % len(self.requests))
@@ -533,38 +531,28 @@ class _StunDriver:
 
     def run(self, event: tuple[object, ...]) -> None:
         client = self.client
-        match event:
-            case ("advance", float(step)):
-                self.now += step
-            case ("timer at deadline",):
-                if (timer := client.get_timer()) is not None:
-                    self.now = max(self.now, timer)
-                    self.fire()
-            case ("timer late", float(lateness)):
-                if (timer := client.get_timer()) is not None:
-                    self.now = max(self.now, timer + lateness)
-                    self.fire()
-            case ("timer now",):
-                self.fire()
-            case ("request", int(s)):
-                with contextlib.suppress(LocalProtocolError):  # ten outstanding already
-                    client.request_binding(STUN_SERVERS[s], self.now)
-            case ("answer", int(k)) if self.requests:
-                self.answer(k)
-            case ("answer from elsewhere", int(k)) if self.requests:
-                self.answer(k, source=("203.0.113.9", 3478))
-            case ("refuse", int(k)) if self.requests:
-                request, server = self.requests.pop(k % len(self.requests))
-                priority = StunAttribute(0x0024, bytes(4))  # the server does not know it: 420
-                message = StunMessage.decode(request)
-                refused = StunMessage(
-                    MessageClass.REQUEST, Method.BINDING, message.transaction_id, (priority,)
-                )
-                client.receive_datagram(answer_request(refused, CLIENT).encode(), server, self.now)
-            case ("lose", int(k)) if self.requests:
-                self.requests.pop(k % len(self.requests))
-            case ("garbage", int(s), bytes(data)):
-                client.receive_datagram(data, STUN_SERVERS[s], self.now)
+        if not self.run_clock_event(event):
+            match event:
+                case ("request", int(s)):
+                    with contextlib.suppress(LocalProtocolError):  # ten outstanding already
+                        client.request_binding(STUN_SERVERS[s], self.now)
+                case ("answer", int(k)) if self.requests:
+                    self.answer(k)
+                case ("answer from elsewhere", int(k)) if self.requests:
+                    self.answer(k, source=("203.0.113.9", 3478))
+                case ("refuse", int(k)) if self.requests:
+                    request, server = self.requests.pop(k % len(self.requests))
+                    priority = StunAttribute(0x0024, bytes(4))  # unknown to the server: 420
+                    message = StunMessage.decode(request)
+                    refused = StunMessage(
+                        MessageClass.REQUEST, Method.BINDING, message.transaction_id, (priority,)
+                    )
+                    answer = answer_request(refused, CLIENT).encode()
+                    client.receive_datagram(answer, server, self.now)
+                case ("lose", int(k)) if self.requests:
+                    self.requests.pop(k % len(self.requests))
+                case ("garbage", int(s), bytes(data)):
+                    client.receive_datagram(data, STUN_SERVERS[s], self.now)
         self.collect()
 
 

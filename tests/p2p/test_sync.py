@@ -15,6 +15,7 @@ from pacata.p2p.records import node_id_of
 from pacata.p2p.sync import BlockSync, Orphan, OrphanPool, SyncLimits
 from pacata.testing.ledger import ChainFactory, with_bad_signature
 from pacata.testing.peer_network import MemoryNetwork, MemoryNode
+from pacata.testing.timer_rule import TimerRuleDriver, clock_events
 
 GENESIS = shipped_genesis("devnet")
 
@@ -197,12 +198,12 @@ def test_unlinked_or_unasked_headers_are_refused_and_timeouts_reported() -> None
 
 # -- timers that sleep -------------------------------------------------------------------------
 #
-# After `handle_timer(now)` (and once its requests are taken), the next deadline is after `now`
-# or there is none: a deadline left in the past makes the node's event loop fire the timer
-# back to back. Hypothesis drives one engine, pumped as the node pumps it, against peers on the
-# main chain or a fork: tips announced, rounds asked for, headers and blocks answered (or not,
-# or `NotFound`, or headers that do not link), peers leaving, while the clock moves by small
-# and large steps and the timer fires at its deadline and late, as a busy event loop would.
+# The rule of `pacata.testing.timer_rule` for block sync: a deadline left in the past makes the
+# node's event loop fire the timer back to back. Hypothesis drives one engine, pumped as the node
+# pumps it, against peers on the main chain or a fork: tips announced, rounds asked for, headers and
+# blocks answered (or not, or `NotFound`, or headers that do not link), peers leaving, while the
+# clock moves by small and large steps and the timer fires at its deadline and late, as a busy event
+# loop would.
 
 
 def _timer_chains() -> dict[str, list[Block]]:
@@ -221,10 +222,7 @@ sync_tips = st.tuples(
 )
 seconds = st.one_of(st.floats(0.0, 20.0), st.floats(20.0, 100_000.0))
 sync_events = st.one_of(
-    st.tuples(st.just("advance"), seconds),
-    st.tuples(st.just("timer at deadline")),
-    st.tuples(st.just("timer late"), seconds),
-    st.tuples(st.just("timer now")),
+    clock_events(seconds),
     sync_tips,
     st.tuples(st.just("answer all")),
     st.tuples(st.just("request round"), sync_peers),
@@ -235,7 +233,7 @@ sync_events = st.one_of(
 )
 
 
-class _SyncDriver:
+class _SyncDriver(TimerRuleDriver):
     """One `BlockSync` on a real chain, and peers that answer what it asks when told to."""
 
     def __init__(self, request_timeout: float) -> None:
@@ -253,7 +251,6 @@ class _SyncDriver:
         self.chains: dict[int, list[Block]] = {}
         self.header_requests: dict[int, list[GetHeaders]] = {}
         self.block_requests: dict[int, list[bytes]] = {}
-        self.now = 0.0
 
     def pump(self) -> None:
         """What the node does after each input: imports what is ready, starts a round if one
@@ -266,15 +263,16 @@ class _SyncDriver:
             elif isinstance(message, GetBlocks):
                 self.block_requests.setdefault(peer, []).extend(message.hashes)
 
-    def fire(self) -> None:
-        """Runs the timer at `now`, takes its requests (answering none) and checks that the
-        engine sleeps."""
+    def deadline(self, core: int) -> float | None:
+        return self.sync.get_timer()
+
+    def run_timer(self, core: int) -> None:
+        """Runs the timer and pumps, taking its requests and answering none."""
         self.sync.handle_timer(self.now)
         self.pump()
-        timer = self.sync.get_timer()
-        assert timer is None or timer > self.now, (
-            f"the timer ran at {self.now} and is due again at {timer}"
-        )
+
+    def core_name(self, core: int) -> str:
+        return "block sync"
 
     def remove_peer(self, peer: int) -> None:
         self.sync.remove_peer(peer, self.now)
@@ -316,39 +314,28 @@ class _SyncDriver:
 
     def run(self, event: tuple[object, ...]) -> None:
         sync = self.sync
-        match event:
-            case ("advance", float(step)):
-                self.now += step
-            case ("timer at deadline",):
-                if (timer := sync.get_timer()) is not None:
-                    self.now = max(self.now, timer)
-                    self.fire()
-            case ("timer late", float(lateness)):
-                if (timer := sync.get_timer()) is not None:
-                    self.now = max(self.now, timer + lateness)
-                    self.fire()
-            case ("timer now",):
-                self.fire()
-            case ("tip", int(peer), str(name), int(height)):
-                chain = self.chains[peer] = TIMER_CHAINS[name][:height]
-                tip = chain[-1].hash if chain else self.ledger.chain.genesis_hash
-                sync.set_tip(peer, height, tip)
-            case ("request round", int(peer)):
-                sync.request_round(peer)
-            case ("answer headers", int(peer)):
-                self.answer_headers(peer)
-            case ("answer blocks", int(peer), int(count)):
-                self.answer_blocks(peer, count)
-            case ("answer all",):
-                for peer in list(self.chains):
+        if not self.run_clock_event(event):
+            match event:
+                case ("tip", int(peer), str(name), int(height)):
+                    chain = self.chains[peer] = TIMER_CHAINS[name][:height]
+                    tip = chain[-1].hash if chain else self.ledger.chain.genesis_hash
+                    sync.set_tip(peer, height, tip)
+                case ("request round", int(peer)):
+                    sync.request_round(peer)
+                case ("answer headers", int(peer)):
                     self.answer_headers(peer)
-                    self.answer_blocks(peer, len(self.block_requests.get(peer, [])))
-            case ("unlinked headers", int(peer)):
-                main = TIMER_CHAINS["main"]
-                if not sync.on_headers(peer, (main[6].header, main[7].header), self.now):
+                case ("answer blocks", int(peer), int(count)):
+                    self.answer_blocks(peer, count)
+                case ("answer all",):
+                    for peer in list(self.chains):
+                        self.answer_headers(peer)
+                        self.answer_blocks(peer, len(self.block_requests.get(peer, [])))
+                case ("unlinked headers", int(peer)):
+                    main = TIMER_CHAINS["main"]
+                    if not sync.on_headers(peer, (main[6].header, main[7].header), self.now):
+                        self.remove_peer(peer)
+                case ("remove peer", int(peer)):
                     self.remove_peer(peer)
-            case ("remove peer", int(peer)):
-                self.remove_peer(peer)
         self.pump()
 
 

@@ -1,5 +1,5 @@
-"""The device's timer sleeps: once `handle_timer(now)` ran (and what it sends was taken), the
-next deadline is after `now`, or there is none.
+"""The device's timer sleeps (the rule of `pacata.testing.timer_rule`): once `handle_timer(now)`
+ran (and what it sends was taken), the next deadline is after `now`, or there is none.
 
 The device's `get_timer` is a lower bound (device.py: the fast path leaves a deadline that moved
 later where it was, and `handle_timer` called then with nothing due only reschedules), so a
@@ -19,6 +19,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pacata.testing.timer_rule import TimerRuleDriver, clock_events
 from pacata.vpn.wireguard import ProtocolParameters
 from pacata.vpn.wireguard.parameters import DEFAULT_PARAMETERS
 from pacata.vpn.wireguard.testing import Testbed, Transmission, ipv4_packet
@@ -48,10 +49,7 @@ traffic = st.one_of(
 device_events = st.one_of(
     traffic,
     traffic,
-    st.tuples(st.just("advance"), seconds),
-    st.tuples(st.just("timer at deadline"), side),
-    st.tuples(st.just("timer late"), side, seconds),
-    st.tuples(st.just("timer now"), side),
+    clock_events(seconds, cores=2),
     st.tuples(st.just("send batch"), side, st.integers(1, 8)),
     st.tuples(st.just("keepalive"), side),
     st.tuples(st.just("deliver"), wire_index),
@@ -65,7 +63,7 @@ device_events = st.one_of(
 )
 
 
-class _DeviceDriver:
+class _DeviceDriver(TimerRuleDriver):
     """Two devices, each the other's peer, the datagrams in flight, and a manual clock that
     moves only when told (`Testbed.advance` would fire the timers on the way: not here)."""
 
@@ -86,6 +84,10 @@ class _DeviceDriver:
     def now(self) -> float:
         return self.bed.clock.now
 
+    @now.setter
+    def now(self, now: float) -> None:
+        self.bed.clock.now = now
+
     def collect(self) -> None:
         for node in self.nodes:
             self.wire += self.bed.take(node)
@@ -93,16 +95,16 @@ class _DeviceDriver:
                 pass
             node.events.clear()
 
-    def fire(self, index: int) -> None:
-        """Runs a device's timer at `now`, takes what it sends (delivering nothing) and checks
-        that it sleeps."""
-        device = self.nodes[index].device
-        device.handle_timer(self.now, self.bed.clock.wall)
+    def deadline(self, core: int) -> float | None:
+        return self.nodes[core].device.get_timer()
+
+    def run_timer(self, core: int) -> None:
+        """Runs a device's timer and takes what it sends, delivering nothing."""
+        self.nodes[core].device.handle_timer(self.now, self.bed.clock.wall)
         self.collect()
-        timer = device.get_timer()
-        assert timer is None or timer > self.now, (
-            f"{self.nodes[index].name}: its timer ran at {self.now} and is due again at {timer}"
-        )
+
+    def core_name(self, core: int) -> str:
+        return self.nodes[core].name
 
     def check_lower_bound(self) -> None:
         """The device wakes each peer no later than its earliest deadline: a deadline under
@@ -123,57 +125,48 @@ class _DeviceDriver:
 
     def run(self, event: tuple[object, ...]) -> None:
         bed, nodes = self.bed, self.nodes
-        match event:
-            case ("advance", float(step)):
-                bed.clock.advance(step)
-            case ("timer at deadline", int(i)):
-                if (timer := nodes[i].device.get_timer()) is not None:
-                    bed.clock.now = max(bed.clock.now, timer)
-                    self.fire(i)
-            case ("timer late", int(i), float(lateness)):
-                if (timer := nodes[i].device.get_timer()) is not None:
-                    bed.clock.now = max(bed.clock.now, timer + lateness)
-                    self.fire(i)
-            case ("timer now", int(i)):
-                self.fire(i)
-            case ("send", int(i), int(size)) if self.has_peer(i):
-                bed.send(nodes[i], nodes[1 - i], ipv4_packet(bytes(size)))
-            case ("send batch", int(i), int(count)) if self.has_peer(i):
-                packets = [ipv4_packet(bytes([n])) for n in range(count)]
-                nodes[i].device.send_packets(
-                    nodes[1 - i].public_key, packets, bed.clock.now, bed.clock.wall
-                )
-            case ("keepalive", int(i)) if self.has_peer(i):
-                nodes[i].device.send_keepalive(
-                    nodes[1 - i].public_key, bed.clock.now, bed.clock.wall
-                )
-            case ("deliver", int(k)) if self.wire:
-                self.deliver(self.wire.pop(k % len(self.wire)))
-            case ("deliver all",):
-                in_flight, self.wire = self.wire, []
-                for transmission in in_flight:
-                    self.deliver(transmission)
-            case ("lose", int(k)) if self.wire:
-                self.wire.pop(k % len(self.wire))
-            case ("replay", int(k)) if self.delivered:
-                self.deliver(self.delivered[k % len(self.delivered)])
-            case ("corrupt", int(k), int(position)) if self.wire:
-                sent = self.wire.pop(k % len(self.wire))
-                data = bytearray(sent.datagram)
-                data[position % len(data)] ^= 0x40
-                self.deliver(Transmission(sent.sender, sent.source, sent.destination, bytes(data)))
-            case ("under load", int(i), bool(loaded)):
-                nodes[i].device.under_load = loaded
-            case ("remove peer", int(i)) if self.has_peer(i):
-                nodes[i].device.remove_peer(nodes[1 - i].public_key)
-            case ("add peer", int(i)) if not self.has_peer(i):
-                nodes[i].device.add_peer(
-                    nodes[1 - i].public_key,
-                    endpoint=nodes[1 - i].address,
-                    persistent_keepalive=self.persistent_keepalive,
-                )
-            case ("roam", int(i), int(port)):
-                bed.move(nodes[i], (nodes[i].address[0], 51820 + port))
+        if not self.run_clock_event(event):
+            match event:
+                case ("send", int(i), int(size)) if self.has_peer(i):
+                    bed.send(nodes[i], nodes[1 - i], ipv4_packet(bytes(size)))
+                case ("send batch", int(i), int(count)) if self.has_peer(i):
+                    packets = [ipv4_packet(bytes([n])) for n in range(count)]
+                    nodes[i].device.send_packets(
+                        nodes[1 - i].public_key, packets, bed.clock.now, bed.clock.wall
+                    )
+                case ("keepalive", int(i)) if self.has_peer(i):
+                    nodes[i].device.send_keepalive(
+                        nodes[1 - i].public_key, bed.clock.now, bed.clock.wall
+                    )
+                case ("deliver", int(k)) if self.wire:
+                    self.deliver(self.wire.pop(k % len(self.wire)))
+                case ("deliver all",):
+                    in_flight, self.wire = self.wire, []
+                    for transmission in in_flight:
+                        self.deliver(transmission)
+                case ("lose", int(k)) if self.wire:
+                    self.wire.pop(k % len(self.wire))
+                case ("replay", int(k)) if self.delivered:
+                    self.deliver(self.delivered[k % len(self.delivered)])
+                case ("corrupt", int(k), int(position)) if self.wire:
+                    sent = self.wire.pop(k % len(self.wire))
+                    data = bytearray(sent.datagram)
+                    data[position % len(data)] ^= 0x40
+                    self.deliver(
+                        Transmission(sent.sender, sent.source, sent.destination, bytes(data))
+                    )
+                case ("under load", int(i), bool(loaded)):
+                    nodes[i].device.under_load = loaded
+                case ("remove peer", int(i)) if self.has_peer(i):
+                    nodes[i].device.remove_peer(nodes[1 - i].public_key)
+                case ("add peer", int(i)) if not self.has_peer(i):
+                    nodes[i].device.add_peer(
+                        nodes[1 - i].public_key,
+                        endpoint=nodes[1 - i].address,
+                        persistent_keepalive=self.persistent_keepalive,
+                    )
+                case ("roam", int(i), int(port)):
+                    bed.move(nodes[i], (nodes[i].address[0], 51820 + port))
         self.collect()
         self.check_lower_bound()
 
