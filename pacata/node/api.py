@@ -46,9 +46,11 @@ from pacata.errors import (
 )
 from pacata.json_fields import describe_validation_errors
 from pacata.node.discovery import DhtUnavailable
+from pacata.node.discovery_plugin import DiscoveryPlugin
 from pacata.node.http_log import HTTP_LOG, one_line_reason
 from pacata.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pacata.node.openapi import Endpoint, Handler, Parameter, build_openapi
+from pacata.node.peering import PeeringPlugin
 from pacata.node.schemas import (
     AccountNotFoundSchema,
     AccountSchema,
@@ -151,9 +153,10 @@ async def get_status(request: web.Request) -> web.StreamResponse:
 
 
 async def get_peers(request: web.Request) -> web.StreamResponse:
-    network = _service(request).network
-    if network is None:
+    peering = _service(request).find_plugin(PeeringPlugin)
+    if peering is None:
         return _json(PeersSchema, {"count": 0, "peers": [], "bans": [], "bans_total": 0})
+    network = peering.network
     now = time.monotonic()  # the peer network's clock (asyncio's loop.time())
     bans = [
         {"subject": b.subject, "expires_in_seconds": b.until - now, "reason": b.reason}
@@ -170,7 +173,7 @@ async def get_peers(request: web.Request) -> web.StreamResponse:
 
 async def get_dht_record(request: web.Request) -> web.StreamResponse:
     node_id = _path_hash(request, "node_id")
-    discovery = _service(request).discovery
+    discovery = _service(request).find_plugin(DiscoveryPlugin)
     if discovery is None:
         raise DhtUnavailable("this node runs no DHT (its UDP port is not open)")
     found = await discovery.find_record(node_id)
@@ -549,14 +552,16 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def create_app(service: NodeService, admin_token: str) -> web.Application:
-    """The API of `service`; administrative calls need `admin_token`."""
+    """The API of `service` (with its plugins' routes); administrative calls need
+    `admin_token`."""
     if len(admin_token) < 32:
         raise ValueError("an admin token has at least 32 characters")
     app = web.Application(middlewares=[_json_errors], client_max_size=MAX_REQUEST_BYTES)
     app[SERVICE] = service
     app[ADMIN_TOKEN] = admin_token
-    app[OPENAPI_DOCUMENT] = build_openapi(ENDPOINTS, __version__)
-    for endpoint in ENDPOINTS:
+    endpoints = ENDPOINTS + tuple(e for plugin in service.plugins for e in plugin.endpoints())
+    app[OPENAPI_DOCUMENT] = build_openapi(endpoints, __version__)
+    for endpoint in endpoints:
         handler = _admin_only(endpoint.handler) if endpoint.admin else endpoint.handler
         app.router.add_route(endpoint.method, endpoint.path, handler)
     return app

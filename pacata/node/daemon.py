@@ -41,9 +41,11 @@ from pacata.node.api import create_app
 from pacata.node.clock import SystemClock
 from pacata.node.config import ConfigError, DataDirError, NodeConfig, load_config
 from pacata.node.cookie import AdminCookie
+from pacata.node.discovery_plugin import DiscoveryPlugin
 from pacata.node.http_log import SERVER_SETTINGS
 from pacata.node.logs import configure_logging
-from pacata.node.peering import PeeringService
+from pacata.node.peering import PeeringPlugin
+from pacata.node.plugins import PluginError
 from pacata.node.producer_keys import PRODUCER_KEY_FILE, devnet_producer_keys, load_producer_keys
 from pacata.node.service import NodeService
 
@@ -226,7 +228,9 @@ async def _serve(
     )
     if keys is not None:
         _warn_if_cannot_win(chain, keys)
-    peering = PeeringService(service, config, genesis, datadir)
+    peering = PeeringPlugin(service, config, genesis, datadir)
+    service.add_plugin(peering)
+    service.add_plugin(DiscoveryPlugin(peering))
     try:
         cookie = AdminCookie.create(datadir)
     except OSError as exc:
@@ -246,19 +250,14 @@ async def _serve(
         except OSError as exc:
             raise StartupError(f"cannot serve the API on {config.rpc}: {exc.strerror}") from None
         try:
-            await peering.start()
-        except OSError as exc:
-            raise StartupError(
-                f"cannot listen for peers on {config.listen}: {exc.strerror}"
-            ) from None
-        await service.start()
+            await service.start()
+        except PluginError as exc:
+            raise StartupError(str(exc)) from None
         _announce_ready(config, genesis, runner)
         await _first_of(stop_signal, service.shutdown_requested)
-        log.info("stopping: production and tasks")
-        await service.stop()
+        log.info("stopping: production, tasks and plugins")
     finally:
-        await peering.stop()
-        log.info("peer-to-peer closed")
+        await service.stop()
         await runner.cleanup()
         log.info("API closed")
         cookie.remove()

@@ -1,18 +1,20 @@
-"""The node's peer-to-peer service: identity, the network engine on TLS, and sync progress.
+"""The node's peer-to-peer plugin: identity, the network engine on TLS, and sync progress.
 
-Start-up (called by the daemon after the service exists): the node key (`node.key` in the data
-directory: 32 secret bytes in hex, made at first start with mode 0600), a signed node record
-(endpoints: the `--listen` address for TCP and the same port for UDP), the `PeerNetwork` over
+`PeeringPlugin` is a `NodePlugin` (pacata/node/plugins.py). Start-up: the node key (`node.key`
+in the data directory: 32 secret bytes in hex, made at first start with mode 0600), a signed
+node record (endpoints: the `--listen` address for TCP and the same port for UDP), the
+`PeerNetwork` over
 the service's chain and mempool, the TLS transport listening on `--listen` and dialing the
-genesis file's `bootnodes` and every `--bootnode` (at most `--max-outbound` at once), and the
-UDP port with the same number: STUN and the Kademlia DHT of node records (`NodeDiscovery`,
-`pacata/node/discovery.py`), which hears of every peer the TCP side connects to. A UDP port
-that cannot be bound is a warning, not a failure: the TCP side works without it.
+genesis file's `bootnodes` and every `--bootnode` (at most `--max-outbound` at once). The UDP
+port with the same number (STUN and the DHT) is the discovery plugin's
+(`pacata/node/discovery_plugin.py`), which hears of every peer this one connects to
+(`network.peer_listeners`) and of every record it signs (`record_listeners`).
 
 Rules:
 - Blocks from peers go through `NodeService.import_block` (logged, counted, the mempool
   follows) with the node's clock; blocks this node produces and transactions submitted over the
-  API are announced as they happen (the service's listeners).
+  API are announced as they happen (`BlockConnected` with `produced`, `TransactionAdmitted`
+  with `local`).
 - Sync progress: a rich progress bar while syncing when standard error is a terminal,
   otherwise a log line every `PROGRESS_LOG_INTERVAL_S`.
 - The record's sequence number is the wall-clock millisecond when it was signed, so a restart
@@ -21,7 +23,9 @@ Rules:
 - The record is signed again when its endpoints change: when `--listen` port 0 picked a port,
   and when STUN finds a reflexive address that none of its UDP endpoints names (it is added as
   a third endpoint, `record_endpoints`). The new record goes into the hellos of later
-  connections and is published in the DHT.
+  connections and to the `record_listeners` (the DHT publishes it).
+- It reports `peers`, `syncing`, `sync` and `node_id` in the status, the peer and sync gauges
+  in the metrics.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,13 +51,20 @@ from pacata.chain.hashing import tagged_hash
 from pacata.chain.keys import PrivateKey
 from pacata.chain.transactions import Transaction
 from pacata.node.config import ConfigError, NodeConfig
-from pacata.node.discovery import NodeDiscovery
 from pacata.node.hostport import HostPort
-from pacata.node.service import NodeService
+from pacata.node.metrics import Gauge, MetricsRegistry
+from pacata.node.plugins import (
+    BlockConnected,
+    NodeEvent,
+    NodePlugin,
+    PluginError,
+    TransactionAdmitted,
+)
+from pacata.node.service import NodeService, SyncStatus
 from pacata.node.sync_log import SyncLog
 from pacata.p2p.aio import ListenAddress, PeerTransport
 from pacata.p2p.chain_ledger import ChainLedger
-from pacata.p2p.network import NetworkConfig, PeerNetwork, PeerSession
+from pacata.p2p.network import NetworkConfig, PeerNetwork
 from pacata.p2p.peers import DialAddress, PeerLimits
 from pacata.p2p.records import MAX_HOST_BYTES, Endpoint, NodeRecord, Transport
 from pacata.p2p.udp_address import Address, normalize_address
@@ -135,7 +147,9 @@ def record_endpoints(
     return (*endpoints, Endpoint(Transport.UDP, *reflexive))
 
 
-class PeeringService:
+class PeeringPlugin(NodePlugin):
+    name = "peering"
+
     def __init__(
         self, service: NodeService, config: NodeConfig, genesis: Genesis, datadir: Path
     ) -> None:
@@ -161,32 +175,41 @@ class PeeringService:
         for address in self.bootnodes:
             self.network.add_bootnode(address)
         self.transport = PeerTransport(self.network)
-        self.discovery: NodeDiscovery | None = None
         self.port = listen.port
-        service.attach_network(self.network)
-        service.block_listeners.append(self._on_local_block)
-        service.transaction_listeners.append(self._on_local_transaction)
+        self.reflexive_address: Address | None = None
+        # Told of every record signed after the first (the DHT publishes it).
+        self.record_listeners: list[Callable[[NodeRecord], None]] = []
+
+    def register(self, host: NodeService, metrics: MetricsRegistry) -> None:
+        network = self.network
+        metrics.add(Gauge("pacata_peers", "Connected peers.", lambda: network.peer_count))
+        metrics.add(
+            Gauge(
+                "pacata_peers_banned",
+                "Active bans (node ids and hosts).",
+                lambda: len(network.peers.bans(time.monotonic())),
+            )
+        )
+        metrics.add(
+            Gauge(
+                "pacata_sync_target_height",
+                "Best height peers showed.",
+                lambda: network.sync_progress().target_height,
+            )
+        )
 
     async def start(self) -> None:
-        """Listens and starts dialing; `OSError` if the address cannot be listened on."""
+        """Listens and starts dialing; `PluginError` if the address cannot be listened on."""
         listen = self.config.listen
-        await self.transport.start(ListenAddress(listen.host, listen.port))
+        try:
+            await self.transport.start(ListenAddress(listen.host, listen.port))
+        except OSError as exc:
+            raise PluginError(f"cannot listen for peers on {listen}: {exc.strerror}") from None
         port = self.transport.listen_port or listen.port
         self.port = port
         if port != listen.port:
             # --listen HOST:0 picked a port: the record names the real one.
             self._sign_record(record_endpoints(listen.host, port))
-        discovery = NodeDiscovery(self.key, self.bootnodes, on_reflexive=self._on_reflexive)
-        try:
-            await discovery.start(listen.host, port)
-        except OSError as exc:
-            log.warning("no UDP port %d (STUN, DHT): %s", port, exc.strerror)
-        else:
-            self.discovery = discovery
-            self.service.attach_discovery(discovery)
-            self.network.peer_listeners.append(self._on_peer)
-            discovery.publish(self.record)
-            self.service.add_task(discovery.run(), "discovery")
         log.info(
             "peer-to-peer on %s (node %s)",
             HostPort(listen.host, port),
@@ -196,37 +219,46 @@ class PeeringService:
 
     async def stop(self) -> None:
         await self.transport.stop()
-        if self.discovery is not None:
-            self.discovery.close()
-            self.discovery = None
+        log.info("peer-to-peer closed")
 
-    def _sign_record(self, endpoints: tuple[Endpoint, ...]) -> None:
-        """Signs a record with `endpoints` and a higher sequence number, for the hellos to come
-        and the DHT."""
-        seq = max(self.service.clock.now_ms(), self.record.seq + 1)
-        self.record = NodeRecord.create(self.key, seq, endpoints, wireguard_public_key(self.key))
-        self.network.config = replace(self.network.config, record=self.record)
-        if self.discovery is not None:
-            self.discovery.publish(self.record)
+    def on_event(self, event: NodeEvent) -> None:
+        if isinstance(event, BlockConnected) and event.produced:
+            self.network.chain_changed(self.transport.now())
+            self.transport.flush()
+        elif isinstance(event, TransactionAdmitted) and event.local:
+            self.network.announce_transaction(event.txid, self.transport.now())
+            self.transport.flush()
 
-    def _on_reflexive(self, address: Address) -> None:
+    @property
+    def syncing(self) -> bool:
+        return self.network.syncing
+
+    def status_fields(self) -> Mapping[str, object]:
+        progress = self.network.sync_progress()
+        return {
+            "peers": self.network.peer_count,
+            "syncing": self.network.syncing,
+            "sync": SyncStatus(progress.target_height, progress.downloaded),
+            "node_id": self.network.node_id,
+        }
+
+    def set_reflexive(self, address: Address) -> None:
+        """Our UDP port as peers see it (STUN): the record names it if none of its endpoints
+        does."""
+        self.reflexive_address = address
         endpoints = record_endpoints(self.config.listen.host, self.port, address)
         if endpoints != self.record.endpoints:
             log.info("node record: endpoints now %s", ", ".join(map(str, endpoints)))
             self._sign_record(endpoints)
 
-    def _on_peer(self, session: PeerSession) -> None:
-        address = session.udp_address
-        if self.discovery is not None and session.node_id is not None and address is not None:
-            self.discovery.peer_connected(session.node_id, address)
-
-    def _on_local_block(self, block: Block) -> None:
-        self.network.chain_changed(self.transport.now())
-        self.transport.flush()
-
-    def _on_local_transaction(self, txid: bytes) -> None:
-        self.network.announce_transaction(txid, self.transport.now())
-        self.transport.flush()
+    def _sign_record(self, endpoints: tuple[Endpoint, ...]) -> None:
+        """Signs a record with `endpoints` and a higher sequence number, for the hellos to come
+        and the listeners."""
+        seq = max(self.service.clock.now_ms(), self.record.seq + 1)
+        self.record = NodeRecord.create(self.key, seq, endpoints, wireguard_public_key(self.key))
+        self.network.config = replace(self.network.config, record=self.record)
+        for listener in self.record_listeners:
+            listener(self.record)
 
     async def _report_progress(self) -> None:
         if sys.stderr.isatty():

@@ -1,9 +1,10 @@
-"""The node service: owns the chain, the mempool, the metrics and the node's background tasks.
+"""The node service: owns the chain, the mempool, the metrics and the node's background tasks,
+and hosts the plugins that do the rest (`pacata/node/plugins.py`).
 
-Every way into the ledger goes through here, so that each is logged and counted once:
-`submit_transaction` (the API), `import_block` (peer-to-peer, when it lands), and the
-production loop. A later component (p2p sync, the VPN plugin) gets the service and adds its
-task with `add_task`.
+Every way into the ledger goes through here, so that each is logged, counted and told to the
+plugins once: `submit_transaction` (the API), `accept_relayed_transaction` and `import_block(s)`
+(peers), and the production loop. A plugin (the peer network, discovery, the VPN) is added with
+`add_plugin`, hears every `NodeEvent`, and adds its tasks with `add_task`.
 
 Rules:
 - The chain, the mempool and the service are used from the event loop's thread only.
@@ -13,6 +14,7 @@ Rules:
   it, since it opened it).
 - Bad input (`DecodeError`, `MempoolRejected`, `InvalidBlock`...) is raised to the caller with
   its reason and changes nothing.
+- `status` is the service's own fields plus those the plugins report (`status_fields`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from pacata import __version__
 from pacata.chain.blocks import Block
@@ -32,13 +34,17 @@ from pacata.chain.production import ProducerKeys
 from pacata.chain.transactions import Transaction
 from pacata.errors import DecodeError, MempoolRejected, PacataError
 from pacata.node.clock import Clock
-from pacata.node.hostport import HostPort
 from pacata.node.metrics import Counter, Gauge, Histogram, MetricsRegistry
+from pacata.node.plugins import (
+    BlockConnected,
+    BlockDisconnected,
+    NodeEvent,
+    NodePlugin,
+    TransactionAdmitted,
+)
 from pacata.node.producer import ProductionLoop
 
-if TYPE_CHECKING:
-    from pacata.node.discovery import NodeDiscovery
-    from pacata.p2p.network import PeerNetwork
+P = TypeVar("P", bound=NodePlugin)
 
 log = logging.getLogger("pacata.node.chain")
 service_log = logging.getLogger("pacata.node.service")
@@ -77,14 +83,15 @@ class NodeStatus:
     tip_slot: int
     tip_timestamp_ms: int
     genesis: bytes
-    peers: int
-    syncing: bool
     mempool_size: int
     mempool_bytes: int
     producing: bool
     producer: str | None
     version: str
     time_ms: int
+    # Reported by plugins (the peer network, discovery); these defaults without them.
+    peers: int = 0
+    syncing: bool = False
     sync: SyncStatus = field(default_factory=SyncStatus)
     node_id: bytes | None = None
     reflexive_address: str | None = None
@@ -110,11 +117,8 @@ class NodeService:
         self.failure: BaseException | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._genesis_hash = chain.genesis_hash
-        self.network: PeerNetwork | None = None
-        self.discovery: NodeDiscovery | None = None
-        # Called with each block this node makes, and each transaction id the API admits.
-        self.block_listeners: list[Callable[[Block], None]] = []
-        self.transaction_listeners: list[Callable[[bytes], None]] = []
+        self.plugins: list[NodePlugin] = []
+        self._started: list[NodePlugin] = []
         self._register_metrics()
         self.production: ProductionLoop | None = None
         if producer_keys is not None:
@@ -133,27 +137,6 @@ class NodeService:
                 "pacata_mempool_bytes",
                 "Encoded bytes of the mempool's transactions.",
                 self._pool_bytes,
-            )
-        )
-        registry.add(Gauge("pacata_peers", "Connected peers.", self._peer_count))
-        registry.add(
-            Gauge("pacata_peers_banned", "Active bans (node ids and hosts).", self._ban_count)
-        )
-        registry.add(
-            Gauge("pacata_sync_target_height", "Best height peers showed.", self._sync_target)
-        )
-        registry.add(
-            Gauge(
-                "pacata_dht_contacts",
-                "Nodes in the DHT's routing table.",
-                lambda: self._dht_status().contacts,
-            )
-        )
-        registry.add(
-            Gauge(
-                "pacata_dht_records",
-                "Values the DHT holds here.",
-                lambda: self._dht_status().records,
             )
         )
         registry.add(
@@ -194,28 +177,32 @@ class NodeService:
     def _producing(self) -> float:
         return 1 if self.producing else 0
 
-    def _peer_count(self) -> float:
-        return 0 if self.network is None else self.network.peer_count
+    # -- plugins ---------------------------------------------------------------------------
 
-    def _ban_count(self) -> float:
-        if self.network is None:
-            return 0
-        return len(self.network.peers.bans(time.monotonic()))
+    def add_plugin(self, plugin: NodePlugin) -> None:
+        """Adds `plugin` (before `start`): it registers now and starts with the service."""
+        plugin.register(self, self.metrics)
+        self.plugins.append(plugin)
 
-    def _sync_target(self) -> float:
-        return 0 if self.network is None else self.network.sync_progress().target_height
+    def find_plugin(self, kind: type[P]) -> P | None:
+        """The plugin of class `kind`, if this node runs one."""
+        return next((p for p in self.plugins if isinstance(p, kind)), None)
 
-    def attach_network(self, network: PeerNetwork) -> None:
-        """The peer network whose peers and sync progress `status` reports."""
-        self.network = network
-
-    def attach_discovery(self, discovery: NodeDiscovery) -> None:
-        """The UDP side (DHT, STUN) whose state `status` reports and the API looks up in."""
-        self.discovery = discovery
+    def _tell(self, event: NodeEvent) -> None:
+        for plugin in self.plugins:
+            try:
+                plugin.on_event(event)
+            except Exception as exc:
+                self._failed(f"plugin {plugin.name}", exc)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Starts the plugins in order, then the production loop; a plugin's `PluginError`
+        is raised (the plugins started before it are stopped by `stop`)."""
+        for plugin in self.plugins:
+            self._started.append(plugin)
+            await plugin.start()
         if self.production is not None:
             self.add_task(self.production.run(), "producer")
 
@@ -229,9 +216,11 @@ class NodeService:
         if task.cancelled():
             return
         error = task.exception()
-        if error is None:
-            return
-        service_log.critical("task %s failed; stopping the node", task.get_name(), exc_info=error)
+        if error is not None:
+            self._failed(f"task {task.get_name()}", error)
+
+    def _failed(self, what: str, error: BaseException) -> None:
+        service_log.critical("%s failed; stopping the node", what, exc_info=error)
         if self.failure is None:
             self.failure = error
         self.request_shutdown()
@@ -240,11 +229,18 @@ class NodeService:
         self.shutdown_requested.set()
 
     async def stop(self) -> None:
-        """Cancels the node's tasks and waits for them to end."""
+        """Cancels the node's tasks and waits for them to end, then stops the plugins that
+        were started, the last first."""
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        started, self._started = self._started, []
+        for plugin in reversed(started):
+            try:
+                await plugin.stop()
+            except Exception:
+                service_log.exception("plugin %s failed to stop", plugin.name)
 
     # -- production -----------------------------------------------------------------------
 
@@ -280,14 +276,14 @@ class NodeService:
             raise
         self.transactions_submitted.inc(result="accepted")
         service_log.debug("transaction %s accepted", txid.hex())
-        for listener in self.transaction_listeners:
-            listener(txid)
+        self._tell(TransactionAdmitted(txid, tx, local=True))
         return txid
 
     def accept_relayed_transaction(self, tx: Transaction) -> bytes:
         """Admits a transaction a peer relayed; raises `MempoolRejected` with the reason."""
         txid = self.mempool.add(tx)
         service_log.debug("transaction %s relayed to us", txid.hex())
+        self._tell(TransactionAdmitted(txid, tx, local=False))
         return txid
 
     def import_block(self, block: Block, encoded: bytes | None = None) -> ChainUpdate:
@@ -312,20 +308,21 @@ class NodeService:
 
     def _imported(self, update: ChainUpdate, seconds: float) -> None:
         self.mempool.apply_update(update)
-        for connected in update.connected:
-            self._record_block(connected, seconds / len(update.connected), "imported")
         for disconnected in update.disconnected:
             log.warning(
                 "block %d %s disconnected by a reorganisation",
                 disconnected.height,
                 disconnected.hash.hex()[:HASH_PREFIX_DIGITS],
             )
+            self._tell(BlockDisconnected(disconnected))
+        for connected in update.connected:
+            self._record_block(connected, seconds / len(update.connected), "imported")
+            self._tell(BlockConnected(connected, produced=False, changed_keys=update.changed_keys))
 
     def _record_produced(self, block: Block, seconds: float) -> None:
         self.blocks_produced.inc()
         self._record_block(block, seconds, "produced")
-        for listener in self.block_listeners:
-            listener(block)
+        self._tell(BlockConnected(block, produced=True))
 
     def _record_block(self, block: Block, seconds: float, how: str) -> None:
         self.blocks_imported.inc()
@@ -333,7 +330,7 @@ class NodeService:
         count = len(block.transactions)
         # While catching up, the sync progress (bar or periodic lines) speaks for the blocks: one
         # line per block would bury it. Debug level still has them.
-        syncing = self.network is not None and self.network.syncing
+        syncing = any(plugin.syncing for plugin in self.plugins)
         log.log(
             logging.DEBUG if syncing else logging.INFO,
             "block %d %s %s: %d tx%s, %.1f ms",
@@ -352,6 +349,9 @@ class NodeService:
         producer = None
         if self.production is not None:
             producer = str(self.production.keys.account.address)
+        fields: dict[str, Any] = {}
+        for plugin in self.plugins:
+            fields.update(plugin.status_fields())
         return NodeStatus(
             chain_id=self.chain.params.chain_id,
             height=tip.height,
@@ -359,33 +359,11 @@ class NodeService:
             tip_slot=tip.slot,
             tip_timestamp_ms=tip.timestamp_ms,
             genesis=self._genesis_hash,
-            peers=0 if self.network is None else self.network.peer_count,
-            syncing=False if self.network is None else self.network.syncing,
             mempool_size=len(self.mempool),
             mempool_bytes=self.mempool.size_bytes,
             producing=self.producing,
             producer=producer,
             version=__version__,
             time_ms=self.clock.now_ms(),
-            sync=self._sync_status(),
-            node_id=None if self.network is None else self.network.node_id,
-            reflexive_address=self._reflexive_address(),
-            dht=self._dht_status(),
+            **fields,
         )
-
-    def _reflexive_address(self) -> str | None:
-        address = None if self.discovery is None else self.discovery.reflexive_address
-        if address is None:
-            return None
-        return str(HostPort(*address))
-
-    def _dht_status(self) -> DhtStatus:
-        if self.discovery is None:
-            return DhtStatus()
-        return DhtStatus(self.discovery.contacts, self.discovery.records)
-
-    def _sync_status(self) -> SyncStatus:
-        if self.network is None:
-            return SyncStatus()
-        progress = self.network.sync_progress()
-        return SyncStatus(progress.target_height, progress.downloaded)
