@@ -9,10 +9,15 @@ matter, a bad message a protocol one.
 
 Bounds: `MAX_INVENTORY` hashes per announcement or request, `MAX_HEADERS` headers per reply,
 `MAX_LOCATOR` locator hashes, one block per `BlockData`.
+
+`Extension` carries the message of a sub-protocol (pacata/p2p/extensions.py): a name
+(`SUBPROTOCOL_NAME`, at most `MAX_SUBPROTOCOL_NAME_BYTES`) and an opaque payload of at most
+`MAX_EXTENSION_PAYLOAD` bytes, which the sub-protocol's own codec reads.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -37,6 +42,10 @@ MAX_PEER_RECORDS = 32
 MAX_DETAIL_BYTES = 256
 # One block per message; a frame is at most 4 MiB (framing.MAX_FRAME_BYTES), blocks 2 MB.
 MAX_BLOCK_BYTES = 4 * 1024 * 1024 - 64
+MAX_SUBPROTOCOL_NAME_BYTES = 32
+MAX_EXTENSION_PAYLOAD = 256 * 1024
+# Lower-case words, '/'-separated: "vpn/receipts", "vpn/rendezvous".
+SUBPROTOCOL_NAME = re.compile(r"[a-z][a-z0-9-]*(/[a-z][a-z0-9-]*)*")
 _HELLO_SIGNING_TAG = b"pacata/p2p-hello/v1"
 
 
@@ -56,6 +65,7 @@ class MessageKind(IntEnum):
     HEADERS = 13
     GET_PEERS = 14
     PEERS = 15
+    EXTENSION = 16
 
 
 class Role(IntEnum):
@@ -210,7 +220,10 @@ class Disconnect(Message):
 
     def write_to(self, writer: Writer) -> None:
         writer.u8(self.reason)
-        writer.text(self.detail[: MAX_DETAIL_BYTES // 4], MAX_DETAIL_BYTES)
+        # Cut to the bound in bytes, at a character boundary: a detail the decoder accepts
+        # (any text of at most MAX_DETAIL_BYTES) is written whole, so it encodes as it came.
+        detail = self.detail.encode("utf-8")[:MAX_DETAIL_BYTES].decode("utf-8", "ignore")
+        writer.text(detail, MAX_DETAIL_BYTES)
 
     @classmethod
     def read_from(cls, reader: Reader) -> Self:
@@ -435,6 +448,38 @@ class Peers(Message):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Extension(Message):
+    """A sub-protocol's message: the peer link carries it and leaves the payload to it."""
+
+    kind: ClassVar[MessageKind] = MessageKind.EXTENSION
+    protocol: str
+    payload: bytes
+
+    def __post_init__(self) -> None:
+        check_subprotocol_name(self.protocol)
+
+    def write_to(self, writer: Writer) -> None:
+        writer.text(self.protocol, MAX_SUBPROTOCOL_NAME_BYTES)
+        writer.var_bytes(self.payload, MAX_EXTENSION_PAYLOAD)
+
+    @classmethod
+    def read_from(cls, reader: Reader) -> Self:
+        protocol = reader.text(MAX_SUBPROTOCOL_NAME_BYTES)
+        try:
+            check_subprotocol_name(protocol)
+        except ValueError as exc:
+            raise DecodeError(str(exc)) from None
+        return cls(protocol, reader.var_bytes(MAX_EXTENSION_PAYLOAD))
+
+
+def check_subprotocol_name(name: str) -> str:
+    """`name` if it is a sub-protocol name (`SUBPROTOCOL_NAME`, at most 32 bytes)."""
+    if len(name) > MAX_SUBPROTOCOL_NAME_BYTES or not SUBPROTOCOL_NAME.fullmatch(name):
+        raise ValueError(f"not a sub-protocol name: {name[:40]!r}")
+    return name
+
+
 MESSAGE_TYPES: dict[MessageKind, type[Message]] = {
     cls.kind: cls
     for cls in (
@@ -453,6 +498,7 @@ MESSAGE_TYPES: dict[MessageKind, type[Message]] = {
         Headers,
         GetPeers,
         Peers,
+        Extension,
     )
 }
 
@@ -467,6 +513,7 @@ RATE_LIMITED_KINDS = frozenset(
         MessageKind.GET_TRANSACTIONS,
         MessageKind.GET_HEADERS,
         MessageKind.GET_PEERS,
+        MessageKind.EXTENSION,
     }
 )
 

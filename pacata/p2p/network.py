@@ -22,6 +22,9 @@ Rules:
   full) is just dropped, one with a bad signature or for another chain is an offence.
 - One connection per node: when two exist, the one dialed by the node with the lower node id
   stays (both sides apply the same rule).
+- Sub-protocols (`extensions`, pacata/p2p/extensions.py) ride the `Extension` message: an
+  unknown one is ignored and counted, a malformed one costs its sender
+  `Offence.MALFORMED_EXTENSION`; `send_extension` sends to a connected node.
 - `peer_listeners` hear of every peer whose handshake completed (the node's UDP side learns
   its peers' addresses from them); a listener must not block and must not call back in.
 """
@@ -46,6 +49,7 @@ from pacata.errors import (
     DecodeError,
     InvalidBlock,
     MempoolRejected,
+    RemoteProtocolError,
     ValidationError,
 )
 from pacata.p2p.connection import (
@@ -55,12 +59,14 @@ from pacata.p2p.connection import (
     MessageReceived,
     PeerConnection,
 )
+from pacata.p2p.extensions import ExtensionPeer, SubProtocolRegistry
 from pacata.p2p.gossip import Gossip, GossipLimits, PeerId
 from pacata.p2p.messages import (
     MAX_PEER_RECORDS,
     PROTOCOL_VERSION,
     BlockData,
     DisconnectReason,
+    Extension,
     GetBlocks,
     GetHeaders,
     GetPeers,
@@ -207,6 +213,8 @@ class PeerNetwork:
         self.blocks_received = 0
         self.transactions_received = 0
         self.peer_listeners: list[Callable[[PeerSession], None]] = []
+        self.extensions = SubProtocolRegistry()
+        self.extensions_ignored = 0
 
     def new_peer_id(self) -> PeerId:
         return next(self._ids)
@@ -314,6 +322,15 @@ class PeerNetwork:
         """A transaction entered the mempool locally (the API): gossip it."""
         self.gossip.publish(ItemKind.TRANSACTION, txid)
         self._pump(now)
+
+    def send_extension(self, node_id: bytes, protocol: str, payload: bytes) -> bool:
+        """Queues a sub-protocol message to the connected node `node_id`; False if it is not
+        connected. The adapter sends it at its next flush."""
+        for session in self._sessions.values():
+            if session.node_id == node_id and session.connection.is_established:
+                session.connection.send(Extension(protocol, payload))
+                return True
+        return False
 
     def add_bootnode(self, address: DialAddress) -> None:
         self.peers.add_bootnode(address)
@@ -723,6 +740,30 @@ class PeerNetwork:
             self.records.offer(record)
             self._learn_endpoints(record, observed_host=None)
 
+    def _on_extension(self, session: PeerSession, message: Extension, now: float) -> None:
+        protocol = self.extensions.get(message.protocol)
+        if protocol is None or session.node_id is None:
+            self.extensions_ignored += 1
+            return
+        name = message.protocol
+        if len(message.payload) > protocol.max_payload:
+            reason = f"{name} message of {len(message.payload)} bytes"
+            self._offence(session, Offence.MALFORMED_EXTENSION, reason, now)
+            return
+        try:
+            decoded = protocol.decode(message.payload)
+        except DecodeError as exc:
+            self._offence(session, Offence.MALFORMED_EXTENSION, f"malformed {name}: {exc}", now)
+            return
+
+        def reply(protocol_name: str, payload: bytes) -> None:
+            self._send(session.peer, Extension(protocol_name, payload))
+
+        try:
+            protocol.handle(ExtensionPeer(name, session.peer, session.node_id, reply), decoded, now)
+        except RemoteProtocolError as exc:
+            self._offence(session, Offence.MALFORMED_EXTENSION, f"{name}: {exc}", now)
+
 
 _HANDLERS: dict[type[Message], Handler] = {
     InvBlocks: PeerNetwork._on_inv_blocks,
@@ -736,6 +777,7 @@ _HANDLERS: dict[type[Message], Handler] = {
     Headers: PeerNetwork._on_headers,
     GetPeers: PeerNetwork._on_get_peers,
     Peers: PeerNetwork._on_peers,
+    Extension: PeerNetwork._on_extension,
 }
 
 

@@ -30,6 +30,7 @@ class Offence(Enum):
     UNSOLICITED_DATA = "unsolicited data"
     STALLED_REQUEST = "stalled request"
     BLOCK_FROM_FUTURE = "block from the future"
+    MALFORMED_EXTENSION = "malformed sub-protocol message"
 
 
 # Misbehaviour points of each offence; `PeerLimits.ban_threshold` (100) bans.
@@ -41,6 +42,8 @@ OFFENCE_POINTS: dict[Offence, float] = {
     Offence.UNSOLICITED_DATA: 10.0,
     Offence.STALLED_REQUEST: 5.0,
     Offence.BLOCK_FROM_FUTURE: 2.0,
+    # A plugin's codec may be stricter than its peers' versions: a few, not one, ban.
+    Offence.MALFORMED_EXTENSION: 25.0,
 }
 
 

@@ -6,18 +6,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pacata.chain.codec import Writer
 from pacata.chain.hashing import sha256
 from pacata.chain.keys import PrivateKey
 from pacata.errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from pacata.p2p.framing import FrameDecoder, encode_frame
 from pacata.p2p.messages import (
     MAX_BLOCK_REQUEST,
+    MAX_DETAIL_BYTES,
     MAX_HEADERS,
     MESSAGE_TYPES,
     BlockAnnouncement,
     BlockData,
     Disconnect,
     DisconnectReason,
+    Extension,
     GetBlocks,
     GetHeaders,
     GetPeers,
@@ -67,6 +70,7 @@ def sample_messages() -> list[Message]:
         Headers((factory.chain.block_at(0).header, block.header)),
         GetPeers(),
         Peers((RECORD,)),
+        Extension("vpn/receipts", b"\x01\x02"),
     ]
 
 
@@ -103,6 +107,30 @@ def test_bounds_are_enforced_on_decode() -> None:
     assert MAX_HEADERS + 1 == 0x0F << 7 | 0x51
     with pytest.raises(DecodeError, match="max_count"):
         decode_message(too_far)
+
+
+@pytest.mark.parametrize(
+    "detail", ["x" * 65, "x" * MAX_DETAIL_BYTES, "é" * 128, "€" * 85], ids=["65", "256", "é", "€"]
+)
+def test_a_disconnect_detail_within_the_bound_encodes_as_it_came(detail: str) -> None:
+    # Found by benchmarks/fuzz.py: details of 65 to 256 bytes decoded, then re-encoded cut to
+    # 64 characters, so a decoded Disconnect was not the canonical encoding of its bytes.
+    writer = Writer()
+    writer.u8(MessageKind.DISCONNECT)
+    writer.u8(DisconnectReason.PROTOCOL_VIOLATION)
+    writer.text(detail, MAX_DETAIL_BYTES)
+    data = writer.getvalue()
+    assert decode_message(data).encode_message() == data
+
+
+def test_a_longer_disconnect_detail_is_cut_at_a_character_boundary() -> None:
+    sent = Disconnect(DisconnectReason.REQUESTED, "é" * 200)
+    received = decode_message(sent.encode_message())
+    assert received == Disconnect(DisconnectReason.REQUESTED, "é" * (MAX_DETAIL_BYTES // 2))
+    odd = Disconnect(DisconnectReason.REQUESTED, "x" + "€" * 100)  # 301 bytes: cut inside a €
+    assert decode_message(odd.encode_message()) == Disconnect(
+        DisconnectReason.REQUESTED, "x" + "€" * 85
+    )
 
 
 def test_hello_signature_binds_role_and_both_certificates() -> None:
