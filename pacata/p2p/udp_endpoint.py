@@ -9,11 +9,9 @@
 
 Rules (docs/p2p-udp.md §Dispatch):
 
-- Every datagram goes to exactly one protocol, decided from its first bytes: STUN when
-  `is_stun` says so (two zero top bits, a length field that matches, the magic cookie or a
-  classic Binding request), the DHT on its magic prefix "PDH\\x01", and anything else to the
-  registered handler (WireGuard recognises its own: type 1-4 and three zero bytes). The rules
-  are disjoint, so the order of the checks does not matter.
+- Every datagram goes to exactly one protocol, decided from its first bytes by
+  `udp_demux.classify`: STUN and the DHT to their cores here, WireGuard and anything else to
+  the registered handler (the VPN; probes). Without a handler they are dropped and counted.
 - This module does the I/O only: the protocol cores are sans-I/O and get `loop.time()` as `now`;
   after each datagram or timer the endpoint sends what the cores queued, hands their events on
   and re-arms one `loop.call_at` timer at the earliest deadline either core asked for.
@@ -34,9 +32,9 @@ from collections.abc import Callable, Iterable
 
 from pacata.errors import LocalProtocolError
 from pacata.p2p.dht import BootstrapFinished, DhtEvent, DhtNode, LookupFinished, PutFinished
-from pacata.p2p.dht_messages import is_dht_datagram
-from pacata.p2p.stun import BindingFailed, BindingSucceeded, StunAgent, StunEvent, is_stun
+from pacata.p2p.stun import BindingFailed, BindingSucceeded, StunAgent, StunEvent
 from pacata.p2p.udp_address import Address, normalize_address
+from pacata.p2p.udp_demux import DatagramKind, classify
 
 logger = logging.getLogger(__name__)
 
@@ -190,23 +188,20 @@ class UdpEndpoint:
             self.errors["bad source address"] += 1
             return
         now = self._loop.time()
+        kind = classify(data)
+        self.dispatched[kind.value] += 1
         try:
-            if is_stun(data):
-                self.dispatched["stun"] += 1
+            if kind is DatagramKind.STUN:
                 self.stun.receive_datagram(data, source, now)
-            elif is_dht_datagram(data):
-                self.dispatched["dht"] += 1
+            elif kind is DatagramKind.DHT:
                 if self.dht is None:
                     self.errors["DHT datagram, no DHT"] += 1
                 else:
                     self.dht.receive_datagram(data, source, now)
+            elif self._handler is None:
+                self.errors[f"{kind.value} datagram, no handler"] += 1
             else:
-                self.dispatched["other"] += 1
-                handler = self._handler
-                if handler is None:
-                    self.errors["no handler"] += 1
-                else:
-                    handler(data, source)
+                self._handler(data, source)
         except Exception:  # the cores promise not to raise; never trust a promise
             logger.exception("a datagram from %s escaped its protocol's checks", source)
             self.errors["protocol error"] += 1

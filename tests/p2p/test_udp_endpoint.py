@@ -153,7 +153,7 @@ async def test_other_datagrams_go_to_the_hook_and_it_can_answer() -> None:
             reply = await _exchange(sock, wireguard_initiation, endpoint.local_address)
             assert reply == b"ok"
             assert got == [(wireguard_initiation, sock.getsockname())]
-        assert endpoint.dispatched["other"] == 1
+        assert endpoint.dispatched["wireguard"] == 1
         assert endpoint.dispatched["stun"] == 0
 
 
