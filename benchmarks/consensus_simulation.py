@@ -1,6 +1,6 @@
 """Figures of the slot lottery: eight producers of unequal weight, one of them equivocating.
 
-Runs `pacata.testing.producer_simulation` (real chains, real VRF, a network with delays of up to
+Runs `pacata.testing.simulations.producer` (real chains, real VRF, a network with delays of up to
 `--delay` slots) and prints, per producer, its weight share next to its share of the blocks made,
 then the fork rate (blocks made that did not end on the common chain), the common height and
 whether the equivocator was slashed. `--json FILE` writes the figures as a flat JSON object.
@@ -17,7 +17,7 @@ from pacata.chain.devnet import devnet_key, devnet_vrf_seed
 from pacata.chain.production import ProducerKeys
 from pacata.chain.vrf import VrfKey
 from pacata.testing.genesis import multi_producer_genesis
-from pacata.testing.producer_simulation import ProducerSimulation
+from pacata.testing.simulations.producer import ProducerSimulation
 
 BONDS = [1, 1, 2, 2, 3, 4, 5, 6]
 EQUIVOCATOR = 2

@@ -1,6 +1,6 @@
 """Figures of the Kademlia DHT: lookup success, hops and traffic against the number of nodes.
 
-Runs `pacata.testing.dht_simulation` (the real `DhtNode`, k = 16, α = 3, on an in-memory network
+Runs `pacata.testing.simulations.dht` (the real `DhtNode`, k = 16, α = 3, on an in-memory network
 with 10-120 ms latency and 1% loss) for each size: the nodes join through three seeds and
 publish a record under their id, then lookups of live nodes' records run while 10% of the nodes
 leave and as many join. Prints one row per size (lookup success, mean and 95th percentile hops,
@@ -16,7 +16,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from pacata.testing.dht_simulation import (
+from pacata.testing.simulations.dht import (
     SimulationPlan,
     SimulationReport,
     quick_plan,

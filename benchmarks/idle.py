@@ -28,13 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from pacata.testing.netns_lab import LabError, NamespaceLab, missing_requirements
 from pacata.testing.node_process import (
     NodeProcess,
     free_port,
     write_producer_key,
     write_test_genesis,
 )
-from pacata.vpn.netns_lab import LabError, NamespaceLab, missing_requirements
 
 CHAIN_ID = "pacata-idle-bench-1"
 FOLLOWERS = 4

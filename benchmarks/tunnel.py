@@ -1,6 +1,6 @@
 """Tunnel benchmark: TCP throughput (iperf3) and ping RTT over a veth, wireguard-go, and ours.
 
-One pair of network namespaces joined by a veth (pacata/vpn/netns_lab.py); in the same run:
+One pair of network namespaces joined by a veth (pacata/testing/netns_lab.py); in the same run:
 
 - `veth`: the bare underlay;
 - `wireguard_go`: wireguard-go on both sides, configured with `wg`;
@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from pacata.vpn.netns_lab import OVERLAY, UNDERLAY, NamespaceLab, missing_requirements
+from pacata.testing.netns_lab import OVERLAY, UNDERLAY, NamespaceLab, missing_requirements
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ from pacata.chain.state import StateOverlay
 from pacata.chain.state_tree import StateTree
 from pacata.chain.tree_checkpoints import TreeNodeBuffer
 from pacata.chain.validation import SignatureCheck
+from pacata.node.signature_process import default_verifier
 from pacata.testing.ledger import ChainFactory
 
 P = ParamSpec("P")
@@ -205,7 +206,9 @@ def measure_verify_rates(items: list[tuple[bytes, bytes, bytes]]) -> VerifyRates
 
 
 def open_chain(directory: Path, genesis: Genesis, setup: Sequence[bytes]) -> Chain:
-    chain = Chain(LevelDBStore(directory), genesis)
+    # The node's verifier (a child process beside execution), as `pacatad` injects it: a bare
+    # `Chain` would verify inline.
+    chain = Chain(LevelDBStore(directory), genesis, default_verifier())
     for data in setup:
         chain.add_block(Block.decode(data), data)
     return chain

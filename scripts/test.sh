@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything (test tools too) and runs the whole suite: lint, format, types, tests.
+# Installs everything (test tools too) and runs the whole suite: lint, format, types, the import
+# layers (pyproject.toml's [tool.importlinter] contracts), tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
@@ -8,6 +9,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff check";  ruff check pacata tests benchmarks
 echo "== ruff format"; ruff format --check pacata tests benchmarks
 echo "== mypy";        mypy
+echo "== import layers"; lint-imports
 echo "== pytest"
 set +e
 pytest "$@"

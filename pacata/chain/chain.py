@@ -36,7 +36,6 @@ from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.kvstore import KeyValueStore, WriteBatch
 from pacata.chain.merkle import merkle_root
-from pacata.chain.signature_worker import SignatureVerifier, default_verifier
 from pacata.chain.state import (
     Account,
     ChainTotals,
@@ -62,6 +61,7 @@ from pacata.chain.validation import (
     validate_linkage,
     validate_tx_root,
 )
+from pacata.chain.verifier import InlineVerifier, SignatureVerifier
 from pacata.chain.vrf import VrfKey
 from pacata.errors import (
     BlockNotFound,
@@ -138,8 +138,9 @@ class Chain:
         checkpoint_blocks: int = DEFAULT_CHECKPOINT_BLOCKS,
     ) -> None:
         self.kv = kv
-        # Transaction signatures are checked by `verifier` while the block executes.
-        self.verifier = verifier or default_verifier()
+        # Transaction signatures are checked by `verifier` while the block executes; by default
+        # in this process, so that opening a chain starts no child (the node injects its own).
+        self.verifier = verifier or InlineVerifier()
         self.store = ChainStore(kv)
         # The state at the tip for every reader: the store's, recent records kept decoded.
         self.state = StateCache(self.store)

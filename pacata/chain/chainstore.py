@@ -19,7 +19,7 @@ from pacata.chain.codec import Reader, WireObject, Writer, encode_uvarint
 from pacata.chain.hashing import HASH_SIZE
 from pacata.chain.headers import BlockHeader
 from pacata.chain.kvstore import KeyValueStore, WriteBatch
-from pacata.chain.state import StateReader
+from pacata.chain.state_reader import StateReader
 from pacata.chain.transactions import Transaction
 from pacata.errors import DecodeError, StoreError
 

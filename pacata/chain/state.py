@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
-from typing import Protocol, Self, TypeVar
+from typing import Self, TypeVar
 
 from pacata.chain.codec import Reader, WireObject, Writer, encode_uvarint
 from pacata.chain.hashing import HASH_SIZE, sha256, tagged_hash
 from pacata.chain.keys import PUBLIC_KEY_SIZE, Address
 from pacata.chain.state_cache import StateCache
+from pacata.chain.state_reader import StateReader
 from pacata.chain.transactions import X25519_KEY_SIZE, RelayOffer
 from pacata.errors import DecodeError
 
@@ -219,11 +220,6 @@ class ChainTotals(WireObject):
 TOTALS_KEY = state_key(Namespace.TOTALS, b"")
 
 R = TypeVar("R", bound=WireObject)
-
-
-class StateReader(Protocol):
-    def get_state(self, key: bytes) -> bytes | None:
-        """The encoded record at state key `key`, or None."""
 
 
 class StateOverlay:

@@ -21,13 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from pacata.chain.codec import WireObject
-
-if TYPE_CHECKING:
-    # state.py imports this module (`StateOverlay` asks a cache for decoded records).
-    from pacata.chain.state import StateReader
+from pacata.chain.state_reader import StateReader
 
 R = TypeVar("R", bound=WireObject)
 

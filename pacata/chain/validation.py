@@ -16,9 +16,10 @@ from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address
 from pacata.chain.merkle import merkle_root
 from pacata.chain.params import ChainParams
-from pacata.chain.signature_worker import SignatureVerifier
-from pacata.chain.state import StateOverlay, StateReader
+from pacata.chain.state import StateOverlay
+from pacata.chain.state_reader import StateReader
 from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
+from pacata.chain.verifier import SignatureVerifier
 from pacata.errors import InvalidBlock, InvalidTransaction
 
 

@@ -1,8 +1,9 @@
 """The node's HTTP API on aiohttp (docs/api.md): JSON under `/api`, OpenAPI, metrics.
 
 Rules:
-- Every route is one `Endpoint` of `ENDPOINTS`; the router and the OpenAPI document are both
-  built from that table.
+- Every route is described in `pacata.rpc.routes` (its schemas in `pacata.rpc.schemas`); here
+  `HANDLERS` binds a handler to each, checked complete at import (`ENDPOINTS`), and plugins add
+  their own `Endpoint`s. The router and the OpenAPI document are both built from the one list.
 - Reads and signed transaction submissions need no credentials. Administrative calls need
   `Authorization: Bearer <token>` with the token of the data directory's cookie file; a missing
   or wrong token is 401 and changes nothing.
@@ -47,11 +48,21 @@ from pacata.errors import (
 from pacata.json_fields import describe_validation_errors
 from pacata.node.discovery import DhtUnavailable
 from pacata.node.discovery_plugin import DiscoveryPlugin
+from pacata.node.endpoints import Endpoint, Handler, bind_handlers, check_unique
 from pacata.node.http_log import HTTP_LOG, one_line_reason
 from pacata.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from pacata.node.openapi import Endpoint, Handler, Parameter, build_openapi
 from pacata.node.peering import PeeringPlugin
-from pacata.node.schemas import (
+from pacata.node.service import NodeService, ProducerUnavailable
+from pacata.rpc import routes
+from pacata.rpc.openapi import build_openapi
+from pacata.rpc.routes import (
+    DEFAULT_BLOCK_LIST,
+    DEFAULT_MEMPOOL_LIST,
+    MAX_BLOCK_LIST,
+    MAX_MEMPOOL_LIST,
+    Route,
+)
+from pacata.rpc.schemas import (
     AccountNotFoundSchema,
     AccountSchema,
     BlockListSchema,
@@ -67,7 +78,6 @@ from pacata.node.schemas import (
     SubmitTransactionSchema,
     TransactionStatusSchema,
 )
-from pacata.node.service import NodeService, ProducerUnavailable
 
 log = logging.getLogger("pacata.node.api")
 
@@ -76,10 +86,6 @@ ADMIN_TOKEN = web.AppKey("admin_token", str)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
 
 MAX_REQUEST_BYTES = 64 * 1024  # a transaction is at most 4 KiB, 8 KiB in hex
-DEFAULT_BLOCK_LIST = 10
-MAX_BLOCK_LIST = 100
-DEFAULT_MEMPOOL_LIST = 100
-MAX_MEMPOOL_LIST = 1_000
 _HASH_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _HEIGHT = re.compile(r"[0-9]{1,19}")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -134,6 +140,8 @@ async def _json_body(request: web.Request, schema: type[Schema]) -> dict[str, An
         raw = await request.read()
     except web.RequestPayloadError as exc:  # a broken gzip or deflate body
         raise BadRequest(f"the body cannot be read: {one_line_reason(exc)}") from None
+    except ConnectionResetError:  # the client went away mid-body: its fault, not ours
+        raise BadRequest("the client closed the connection before the body ended") from None
     try:
         document = parse_json(decode_utf8(raw))
     except DocumentError as exc:
@@ -369,128 +377,23 @@ async def admin_stop(request: web.Request) -> web.StreamResponse:
 
 # -- the table ------------------------------------------------------------------------------
 
-_LIMIT = "how many, newest first"
-_BAD = (400, "a malformed parameter")
-
-ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api/status", get_status, "The node and its chain's tip", StatusSchema),
-    Endpoint(
-        "GET",
-        "/api/peers",
-        get_peers,
-        "Connected peers and active bans",
-        PeersSchema,
-    ),
-    Endpoint(
-        "GET",
-        "/api/dht/records/{node_id}",
-        get_dht_record,
-        "A node's signed record, looked up in the DHT (held here, else an iterative lookup)",
-        DhtRecordSchema,
-        parameters=(Parameter("node_id", "path", "the node id (SHA-256 of its key) in hex"),),
-        errors=(
-            _BAD,
-            (404, "no record of that node held here or found in time"),
-            (503, "no DHT on this node (its UDP port is not open), or too many lookups"),
-        ),
-    ),
-    Endpoint(
-        "GET",
-        "/api/blocks",
-        list_blocks,
-        "Recent blocks of the main chain, newest first",
-        BlockListSchema,
-        parameters=(
-            Parameter("limit", "query", f"{_LIMIT} (1-{MAX_BLOCK_LIST})", "integer"),
-            Parameter("before", "query", "list blocks below this height", "integer"),
-        ),
-        errors=(_BAD,),
-    ),
-    Endpoint(
-        "GET",
-        "/api/blocks/{block_id}",
-        get_block,
-        "A block by main-chain height or by hash",
-        BlockSchema,
-        parameters=(Parameter("block_id", "path", "a height, or a block hash in hex"),),
-        errors=(_BAD, (404, "no such block")),
-    ),
-    Endpoint(
-        "POST",
-        "/api/txs",
-        submit_transaction,
-        "Submit a signed transaction to the mempool",
-        SubmittedSchema,
-        status=202,
-        request=SubmitTransactionSchema,
-        errors=((400, "malformed, or refused by the mempool (the reason says why)"),),
-    ),
-    Endpoint(
-        "GET",
-        "/api/txs/{txid}",
-        get_transaction,
-        "A transaction on the main chain, in the mempool, or recently evicted or replaced",
-        TransactionStatusSchema,
-        parameters=(Parameter("txid", "path", "transaction id in hex"),),
-        errors=(_BAD, (404, "neither on the chain nor in the mempool")),
-    ),
-    Endpoint(
-        "GET",
-        "/api/accounts/{address}",
-        get_account,
-        "An account's balance, nonce and bond, optionally with a state proof",
-        AccountSchema,
-        parameters=(
-            Parameter("address", "path", "a pac1 address"),
-            Parameter("proof", "query", "true adds the state inclusion proof", "boolean"),
-        ),
-        errors=(_BAD, (404, "no such account (with ?proof=true, the proof of its absence)")),
-    ),
-    Endpoint(
-        "GET",
-        "/api/mempool",
-        get_mempool,
-        "Transactions waiting for a block",
-        MempoolSchema,
-        parameters=(Parameter("limit", "query", f"how many (1-{MAX_MEMPOOL_LIST})", "integer"),),
-        errors=(_BAD,),
-    ),
-    Endpoint(
-        "GET",
-        "/api/openapi.json",
-        get_openapi,
-        "This document",
-        None,
-        media_type="application/json",
-    ),
-    Endpoint(
-        "GET",
-        "/metrics",
-        get_metrics,
-        "Prometheus metrics (text exposition format 0.0.4)",
-        None,
-        media_type="text/plain",
-    ),
-    Endpoint(
-        "POST",
-        "/api/admin/produce",
-        admin_produce,
-        "Switch block production on or off",
-        ProducingSchema,
-        request=ProducingRequestSchema,
-        errors=(_BAD, (409, "this node has no producer keys")),
-        admin=True,
-    ),
-    Endpoint(
-        "POST",
-        "/api/admin/stop",
-        admin_stop,
-        "Shut the node down cleanly",
-        StoppingSchema,
-        status=202,
-        admin=True,
-    ),
-)
+HANDLERS: dict[Route, Handler] = {
+    routes.GET_STATUS: get_status,
+    routes.GET_PEERS: get_peers,
+    routes.GET_DHT_RECORD: get_dht_record,
+    routes.LIST_BLOCKS: list_blocks,
+    routes.GET_BLOCK: get_block,
+    routes.SUBMIT_TRANSACTION: submit_transaction,
+    routes.GET_TRANSACTION: get_transaction,
+    routes.GET_ACCOUNT: get_account,
+    routes.GET_MEMPOOL: get_mempool,
+    routes.GET_OPENAPI: get_openapi,
+    routes.GET_METRICS: get_metrics,
+    routes.ADMIN_PRODUCE: admin_produce,
+    routes.ADMIN_STOP: admin_stop,
+}
+# Every route of the table served, checked at import.
+ENDPOINTS: tuple[Endpoint, ...] = bind_handlers(routes.ROUTES, HANDLERS)
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -560,8 +463,9 @@ def create_app(service: NodeService, admin_token: str) -> web.Application:
     app[SERVICE] = service
     app[ADMIN_TOKEN] = admin_token
     endpoints = ENDPOINTS + tuple(e for plugin in service.plugins for e in plugin.endpoints())
-    app[OPENAPI_DOCUMENT] = build_openapi(endpoints, __version__)
+    check_unique(endpoints)
+    app[OPENAPI_DOCUMENT] = build_openapi([e.route for e in endpoints], __version__)
     for endpoint in endpoints:
-        handler = _admin_only(endpoint.handler) if endpoint.admin else endpoint.handler
+        handler = _admin_only(endpoint.handler) if endpoint.route.admin else endpoint.handler
         app.router.add_route(endpoint.method, endpoint.path, handler)
     return app

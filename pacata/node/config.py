@@ -24,6 +24,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,8 +34,7 @@ from pacata import __version__
 from pacata.chain.genesis import Genesis, load_genesis, shipped_genesis
 from pacata.documents import load_toml_file
 from pacata.errors import DocumentError, PacataError
-from pacata.json_fields import describe_validation_errors
-from pacata.node.fields import HostPortField, StrictBoolean
+from pacata.json_fields import ParsedText, StrictBoolean, describe_validation_errors
 from pacata.node.hostport import HostPort
 from pacata.p2p.peers import PeerLimits
 
@@ -130,14 +130,20 @@ class _PathField(fields.String):
         return Path(text).expanduser()
 
 
+def _host_port(*, allow_port_zero: bool = False) -> ParsedText:
+    """`HOST:PORT` (`[IPv6]:PORT` for IPv6); port 0 ("any free port") only if allowed."""
+    parse = partial(HostPort.parse, allow_port_zero=allow_port_zero)
+    return ParsedText(HostPort, parse, what="HOST:PORT")
+
+
 class _ConfigFileSchema(Schema):
     devnet = StrictBoolean()
     network = fields.String(validate=_NETWORK_NAME)
     genesis = _PathField()
     datadir = _PathField()
-    listen = HostPortField(allow_port_zero=True)
-    rpc = HostPortField(allow_port_zero=True)
-    bootnodes = fields.List(HostPortField())
+    listen = _host_port(allow_port_zero=True)
+    rpc = _host_port(allow_port_zero=True)
+    bootnodes = fields.List(_host_port())
     max_outbound = fields.Integer(strict=True, validate=validate.Range(0, MAX_OUTBOUND_LIMIT))
     produce = StrictBoolean()
     log_level = fields.String(validate=validate.OneOf(LOG_LEVELS))

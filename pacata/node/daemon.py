@@ -48,6 +48,7 @@ from pacata.node.peering import PeeringPlugin
 from pacata.node.plugins import PluginError
 from pacata.node.producer_keys import PRODUCER_KEY_FILE, devnet_producer_keys, load_producer_keys
 from pacata.node.service import NodeService
+from pacata.node.signature_process import default_verifier
 
 CHAIN_DIRECTORY = "chain"
 # The mempool's journal: a LevelDB of its own, written without fsync (docs/operations.md).
@@ -139,7 +140,9 @@ def open_chain(datadir: Path, genesis: Genesis) -> Chain:
     except StoreError as exc:
         raise DataDirError(str(exc)) from None
     try:
-        return Chain(store, genesis)
+        # The node verifies signatures in a child process beside block execution (a chain
+        # opened elsewhere verifies inline).
+        return Chain(store, genesis, default_verifier())
     except StoreError as exc:
         store.close()
         raise DataDirError(f"{path}: {exc}") from None

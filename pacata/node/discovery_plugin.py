@@ -20,8 +20,8 @@ from pacata.node.discovery import DhtUnavailable, FoundRecord, NodeDiscovery
 from pacata.node.hostport import HostPort
 from pacata.node.metrics import Gauge, MetricsRegistry
 from pacata.node.peering import PeeringPlugin
-from pacata.node.plugins import NodePlugin
-from pacata.node.service import DhtStatus, NodeService
+from pacata.node.plugins import NodePlugin, PluginHost
+from pacata.node.service import DhtStatus
 from pacata.p2p.network import PeerSession
 
 log = logging.getLogger("pacata.node.p2p")
@@ -34,7 +34,7 @@ class DiscoveryPlugin(NodePlugin):
         self.peering = peering
         self.discovery: NodeDiscovery | None = None  # while the UDP port is open
 
-    def register(self, host: NodeService, metrics: MetricsRegistry) -> None:
+    def register(self, host: PluginHost, metrics: MetricsRegistry) -> None:
         self.host = host
         metrics.add(
             Gauge(

@@ -58,6 +58,7 @@ from pacata.node.plugins import (
     NodeEvent,
     NodePlugin,
     PluginError,
+    PluginHost,
     TransactionAdmitted,
 )
 from pacata.node.service import NodeService, SyncStatus
@@ -180,7 +181,7 @@ class PeeringPlugin(NodePlugin):
         # Told of every record signed after the first (the DHT publishes it).
         self.record_listeners: list[Callable[[NodeRecord], None]] = []
 
-    def register(self, host: NodeService, metrics: MetricsRegistry) -> None:
+    def register(self, host: PluginHost, metrics: MetricsRegistry) -> None:
         network = self.network
         metrics.add(Gauge("pacata_peers", "Connected peers.", lambda: network.peer_count))
         metrics.add(

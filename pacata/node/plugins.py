@@ -21,18 +21,25 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pacata.chain.blocks import Block
 from pacata.chain.transactions import Transaction
 from pacata.errors import PacataError
 
 if TYPE_CHECKING:
+    from pacata.node.endpoints import Endpoint
     from pacata.node.metrics import MetricsRegistry
-    from pacata.node.openapi import Endpoint
-    from pacata.node.service import NodeService
+
+
+class PluginHost(Protocol):
+    """What a plugin may ask of the node that hosts it (`NodeService`)."""
+
+    def add_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Runs `work` until the node stops; its failure stops the node."""
+        ...
 
 
 class PluginError(PacataError):
@@ -73,7 +80,7 @@ class NodePlugin:
 
     name: ClassVar[str] = "plugin"
 
-    def register(self, host: NodeService, metrics: MetricsRegistry) -> None:
+    def register(self, host: PluginHost, metrics: MetricsRegistry) -> None:
         """Called once by `NodeService.add_plugin`."""
 
     async def start(self) -> None:

@@ -9,8 +9,10 @@ Two implementations of `TunnelBackend`:
 
 Both take an `InterfaceChange` and report an `InterfaceStatus` (`config.py`), so the relay's
 gating and metering code (add a peer when its channel opens, read its byte counters, remove it
-when the channel closes) does not know which one it drives. `open_tunnel` picks the kernel when
-`kernel_wireguard_available()` says so, else the userspace engine.
+when the channel closes) does not know which one it drives. This module is the interface only:
+the backends import it, never the other way, and `open_tunnel` (`io/backends.py`), which
+picks the kernel when `kernel_wireguard_available()` says so, else the userspace engine, sits
+beside them.
 """
 
 from __future__ import annotations
@@ -42,19 +44,3 @@ class TunnelBackend(TunnelConfiguration, Protocol):
     def close(self) -> None:
         """Deletes the interface and releases everything the backend holds."""
         ...
-
-
-def open_tunnel(
-    name: str, *, prefer: BackendKind | None = None, mtu: int | None = None
-) -> TunnelBackend:
-    """A new WireGuard interface `name`: in the kernel when it can do it, else in userspace.
-
-    `prefer` forces one kind (the kernel one raises if the module is missing).
-    """
-    from pacata.vpn.io.kernel import KernelTunnel, kernel_wireguard_available
-
-    if prefer == "kernel" or (prefer is None and kernel_wireguard_available().available):
-        return KernelTunnel.create(name, mtu=mtu)
-    from pacata.vpn.io.userspace import UserspaceTunnel
-
-    return UserspaceTunnel.create(name, mtu=mtu)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,11 +18,11 @@ from pacata.chain.hashing import ZERO_HASH
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.kvstore import LevelDBStore, MemoryStore
 from pacata.chain.merkle import merkle_root
-from pacata.chain.signature_worker import InlineVerifier, ProcessVerifier
 from pacata.chain.state import Namespace, state_key, tree_key, value_hash
 from pacata.chain.state_tree import verify_proof
 from pacata.chain.transactions import Transaction, Transfer, make_transaction
 from pacata.chain.validation import validate_body
+from pacata.chain.verifier import InlineVerifier
 from pacata.errors import (
     BlockNotFound,
     ConsensusError,
@@ -29,6 +30,7 @@ from pacata.errors import (
     InvalidBlock,
     StoreError,
 )
+from pacata.node.signature_process import ProcessVerifier
 from pacata.testing import ChainFactory, devnet_chain
 from pacata.testing.ledger import with_params
 
@@ -225,6 +227,34 @@ def test_a_wrong_tx_root_outranks_a_bad_signature(verifier: str) -> None:
     finally:
         if process is not None:
             process.close()
+
+
+def child_processes() -> set[int]:
+    """The pids of this process's children, from /proc."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                children.add(int(entry.name))
+    return children
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_chain_opened_as_a_library_starts_no_process() -> None:
+    # What a wallet or an explorer does: open a chain and import blocks. Signatures are
+    # verified inline; only the node injects its verifier process (pacata/node/daemon.py).
+    before = child_processes()
+    factory = ChainFactory(seed=3)
+    assert isinstance(factory.chain.verifier, InlineVerifier)
+    block = factory.next_block(factory.random_transfers(300), connect=False)
+    chain = Chain(MemoryStore(), GENESIS)
+    assert chain.add_block(block).status is AddStatus.CONNECTED
+    assert child_processes() == before
 
 
 def test_slot_must_advance_and_link_must_hold() -> None:

@@ -13,8 +13,9 @@ from pacata.chain.chain import AddStatus, Chain
 from pacata.chain.devnet import devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.kvstore import MemoryStore
-from pacata.chain.signature_worker import InlineVerifier, ProcessVerifier, SignatureVerifier
+from pacata.chain.verifier import InlineVerifier, SignatureVerifier
 from pacata.errors import DecodeError, InvalidBlock
+from pacata.node.signature_process import ProcessVerifier
 from pacata.testing import ChainFactory
 from pacata.testing.ledger import PRODUCER_INDEX, with_bad_signature
 

@@ -15,7 +15,7 @@ from pacata.chain.devnet import devnet_key, devnet_vrf_seed
 from pacata.chain.production import ProducerKeys
 from pacata.chain.vrf import VrfKey
 from pacata.testing.genesis import multi_producer_genesis
-from pacata.testing.producer_simulation import ProducerSimulation
+from pacata.testing.simulations.producer import ProducerSimulation
 
 BONDS = [1, 1, 2, 2, 3, 4, 5, 6]
 EQUIVOCATOR = 2

@@ -15,11 +15,12 @@ from pacata.chain.devnet import devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.kvstore import KeyValueStore, LevelDBStore, MemoryStore, WriteBatch
 from pacata.chain.merkle import merkle_root
-from pacata.chain.signature_worker import InlineVerifier, ProcessVerifier
 from pacata.chain.state import Namespace, state_key, tree_key, value_hash
 from pacata.chain.state_tree import EMPTY_ROOT, StateTree, encoded_nodes_under, verify_proof
 from pacata.chain.tree_checkpoints import TreeNodeBuffer
+from pacata.chain.verifier import InlineVerifier
 from pacata.errors import InvalidBlock, StoreError
+from pacata.node.signature_process import ProcessVerifier
 from pacata.testing import ChainFactory
 from pacata.testing.ledger import PRODUCER_INDEX
 

@@ -1,6 +1,6 @@
 """Our userspace engine against stock WireGuard, in network namespaces (needs root).
 
-Two namespaces joined by a veth (pacata/vpn/netns_lab.py): our `pacata-vpn wg-userspace` on one
+Two namespaces joined by a veth (pacata/testing/netns_lab.py): our `pacata-vpn wg-userspace` on one
 side, `wireguard-go` on the other, both configured with the stock `wg`. Shown here:
 
 - handshake and ping, initiated from either side;
@@ -33,8 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from pacata.vpn.io.uapi_server import SOCKET_DIRECTORY, socket_path
-from pacata.vpn.netns_lab import (
+from pacata.testing.netns_lab import (
     OVERLAY,
     NamespaceLab,
     WireGuardEnd,
@@ -42,6 +41,7 @@ from pacata.vpn.netns_lab import (
     socket_answers,
     wait_until,
 )
+from pacata.vpn.io.uapi_server import SOCKET_DIRECTORY, socket_path
 from pacata.vpn.wireguard import x25519_public_key
 
 pytestmark = pytest.mark.root

@@ -21,15 +21,16 @@ from pacata.chain.mempool import Mempool
 from pacata.chain.state import Account
 from pacata.chain.state_tree import StateProof, verify_proof
 from pacata.chain.transactions import Transaction, Transfer, make_transaction
-from pacata.node.api import ENDPOINTS, MAX_REQUEST_BYTES, create_app
-from pacata.node.clock import ManualClock
+from pacata.node.api import MAX_REQUEST_BYTES, create_app
 from pacata.node.config import load_config
 from pacata.node.discovery_plugin import DiscoveryPlugin
 from pacata.node.peering import PeeringPlugin
 from pacata.node.producer_keys import devnet_producer_keys
 from pacata.node.service import NodeService
 from pacata.p2p.records import NodeRecord
+from pacata.rpc.routes import ROUTES
 from pacata.testing import ChainFactory
+from pacata.testing.clock import ManualClock
 
 ALICE, BOB, CAROL = devnet_key(1), devnet_key(2), devnet_key(3)
 TOKEN = "0123456789abcdef" * 4
@@ -67,7 +68,7 @@ def make_node(*, with_keys: bool = True) -> Node:
     factory.next_block([factory.transfer(ALICE, BOB.address, 5_000)])
     factory.next_block([factory.transfer(ALICE, CAROL.address, 7_000)])
     factory.next_block()
-    clock = ManualClock(factory.chain.tip.timestamp_ms + 500)
+    clock = ManualClock(wall_ms=factory.chain.tip.timestamp_ms + 500)
     service = NodeService(
         factory.chain,
         Mempool(factory.chain),
@@ -519,10 +520,11 @@ def test_openapi_document(node: Node) -> None:
     document, status, block, account = node.call(scenario)
     assert document["openapi"] == "3.0.3"
     assert document["info"]["title"] == "Pacata node API"
-    for endpoint in ENDPOINTS:
-        operation = document["paths"][endpoint.path][endpoint.method.lower()]
-        assert str(endpoint.status) in operation["responses"]
-        assert ("security" in operation) == endpoint.admin
+    for route in ROUTES:
+        operation = document["paths"][route.path][route.method.lower()]
+        assert operation["operationId"] == route.name
+        assert str(route.status) in operation["responses"]
+        assert ("security" in operation) == route.admin
     for path, operations in document["paths"].items():
         for operation in operations.values():
             placeholders = set(re.findall(r"{(\w+)}", path))

@@ -19,7 +19,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from pacata.chain.mempool import Mempool
 from pacata.documents import MAX_DOCUMENT_BYTES
 from pacata.node.api import create_app
-from pacata.node.clock import ManualClock
 from pacata.node.config import ConfigError, load_config
 from pacata.node.hostport import HostPort
 from pacata.node.http_log import HTTP_LOG, HTTP_LOG_FILTER, SERVER_SETTINGS
@@ -27,6 +26,7 @@ from pacata.node.logs import LogRateLimiter
 from pacata.node.producer_keys import load_producer_keys
 from pacata.node.service import NodeService
 from pacata.testing import ChainFactory
+from pacata.testing.clock import ManualClock
 
 TOKEN = "0123456789abcdef" * 4
 BURST = 5
@@ -41,7 +41,9 @@ class Node:
         self.factory = ChainFactory()
         self.factory.next_block()
         chain = self.factory.chain
-        self.service = NodeService(chain, Mempool(chain), ManualClock(chain.tip.timestamp_ms))
+        self.service = NodeService(
+            chain, Mempool(chain), ManualClock(wall_ms=chain.tip.timestamp_ms)
+        )
 
     def stored(self) -> dict[bytes, bytes]:
         return dict(self.factory.chain.kv.iterate(b""))

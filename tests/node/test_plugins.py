@@ -15,20 +15,22 @@ from aiohttp.test_utils import TestClient, TestServer
 from pacata.chain.devnet import devnet_key
 from pacata.chain.mempool import Mempool
 from pacata.node.api import create_app
-from pacata.node.clock import ManualClock
+from pacata.node.endpoints import Endpoint
 from pacata.node.metrics import Gauge, MetricsRegistry
-from pacata.node.openapi import Endpoint
 from pacata.node.plugins import (
     BlockConnected,
     BlockDisconnected,
     NodeEvent,
     NodePlugin,
     PluginError,
+    PluginHost,
     TransactionAdmitted,
 )
-from pacata.node.schemas import StoppingSchema
 from pacata.node.service import NodeService
+from pacata.rpc.routes import Route
+from pacata.rpc.schemas import StoppingSchema
 from pacata.testing import ChainFactory
+from pacata.testing.clock import ManualClock
 
 ALICE, BOB = devnet_key(1), devnet_key(2)
 TOKEN = "0123456789abcdef" * 4
@@ -42,7 +44,7 @@ class Recorder(NodePlugin):
         self.fail_start = fail_start
         self.events: list[NodeEvent] = []
 
-    def register(self, host: NodeService, metrics: MetricsRegistry) -> None:
+    def register(self, host: PluginHost, metrics: MetricsRegistry) -> None:
         metrics.add(Gauge(f"test_{id(self)}_events", "Events heard.", lambda: len(self.events)))
         self.log.append(f"register {id(self)}")
 
@@ -64,13 +66,16 @@ class Recorder(NodePlugin):
         async def handler(request: web.Request) -> web.StreamResponse:
             return web.json_response({"stopping": len(self.events) > 0})
 
-        return (
-            Endpoint("GET", "/api/recorder", handler, "What the recorder heard", StoppingSchema),
+        route = Route(
+            "get_recorder", "GET", "/api/recorder", "What the recorder heard", StoppingSchema
         )
+        return (Endpoint(route, handler),)
 
 
 def _service(factory: ChainFactory) -> NodeService:
-    clock = ManualClock(factory.chain.tip.timestamp_ms + 3_600_000)  # no block is from the future
+    clock = ManualClock(
+        wall_ms=factory.chain.tip.timestamp_ms + 3_600_000
+    )  # no block is from the future
     return NodeService(factory.chain, Mempool(factory.chain), clock)
 
 
@@ -171,5 +176,5 @@ def test_plugins_add_status_fields_metrics_and_routes() -> None:
     status, route, document, metrics = asyncio.run(scenario())
     assert status["peers"] == 7
     assert route == {"stopping": False}
-    assert "/api/recorder" in document["paths"]
+    assert document["paths"]["/api/recorder"]["get"]["operationId"] == "get_recorder"
     assert f"test_{id(recorder)}_events 0" in metrics

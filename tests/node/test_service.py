@@ -21,7 +21,7 @@ from pacata.chain.production import ProducerKeys, slot_start_ms
 from pacata.chain.transactions import Transfer, make_transaction
 from pacata.chain.vrf import VrfKey
 from pacata.errors import MempoolRejected
-from pacata.node.clock import ManualClock, SystemClock
+from pacata.node.clock import SystemClock
 from pacata.node.config import ConfigError, load_config
 from pacata.node.cookie import COOKIE_FILE, AdminCookie
 from pacata.node.daemon import EXIT_FAILURE, main, run_node
@@ -30,6 +30,7 @@ from pacata.node.metrics import Counter, Gauge, Histogram, MetricsRegistry
 from pacata.node.producer_keys import devnet_producer_keys
 from pacata.node.service import NodeService, ProducerUnavailable
 from pacata.testing import ChainFactory, devnet_chain
+from pacata.testing.clock import ManualClock
 
 ALICE, BOB = devnet_key(1), devnet_key(2)
 SLOT_MS = 1_000
@@ -38,7 +39,7 @@ SLOT_MS = 1_000
 def producing_node(keys: ProducerKeys | None = None) -> tuple[NodeService, ManualClock]:
     chain = devnet_chain()
     # Half-way through some slot well after genesis.
-    clock = ManualClock(slot_start_ms(chain, 1_000) + SLOT_MS // 2)
+    clock = ManualClock(wall_ms=slot_start_ms(chain, 1_000) + SLOT_MS // 2)
     service = NodeService(
         chain, Mempool(chain), clock, producer_keys=keys or devnet_producer_keys(), produce=True
     )
@@ -53,12 +54,12 @@ def test_the_loop_produces_once_per_slot_at_once_and_then_at_each_slot_start() -
         await asyncio.sleep(0)
         made = [(service.chain.height, service.chain.tip.slot)]
         # Within the same slot nothing more is made; at the next slot's start, one block.
-        await clock.advance(SLOT_MS // 4)
+        await clock.advance_ms(SLOT_MS // 4)
         made.append((service.chain.height, service.chain.tip.slot))
         for _ in range(3):
             next_deadline = clock.next_deadline_ms
             assert next_deadline is not None
-            await clock.advance_to(next_deadline)
+            await clock.advance_to_ms(next_deadline)
             made.append((service.chain.height, service.chain.tip.slot))
         await service.stop()
         return made
@@ -74,7 +75,7 @@ def test_a_late_wake_up_skips_the_slots_slept_through() -> None:
     async def scenario() -> list[int]:
         await service.start()
         await asyncio.sleep(0)
-        await clock.advance(10 * SLOT_MS)
+        await clock.advance_ms(10 * SLOT_MS)
         slots = [service.chain.block_at(h).header.slot for h in (1, 2)]
         await service.stop()
         return slots
@@ -90,15 +91,15 @@ def test_submitted_transactions_are_included_and_production_can_be_switched() ->
         await service.start()
         await asyncio.sleep(0)
         assert service.submit_transaction(tx.encode()) == tx.txid
-        await clock.advance(SLOT_MS)
+        await clock.advance_ms(SLOT_MS)
         assert service.chain.height == 2
         assert service.chain.block_at(2).transactions == (tx,)
         assert len(service.mempool) == 0
         service.set_producing(False)
-        await clock.advance(3 * SLOT_MS)
+        await clock.advance_ms(3 * SLOT_MS)
         assert service.chain.height == 2
         service.set_producing(True)
-        await clock.advance(SLOT_MS)
+        await clock.advance_ms(SLOT_MS)
         assert service.chain.height == 3
         await service.stop()
 
@@ -117,7 +118,7 @@ def test_a_refused_block_is_logged_once_and_the_loop_goes_on(
     async def scenario() -> bool:
         await service.start()
         for _ in range(4):
-            await clock.advance(SLOT_MS)
+            await clock.advance_ms(SLOT_MS)
         running = service.shutdown_requested.is_set() is False and clock.next_deadline_ms
         await service.stop()
         return bool(running)
@@ -147,8 +148,8 @@ def test_a_failing_task_stops_the_node(caplog: pytest.LogCaptureFixture) -> None
 def test_producing_without_keys() -> None:
     chain = devnet_chain()
     with pytest.raises(ProducerUnavailable):
-        NodeService(chain, Mempool(chain), ManualClock(0), produce=True)
-    service = NodeService(chain, Mempool(chain), ManualClock(0))
+        NodeService(chain, Mempool(chain), ManualClock(wall_ms=0), produce=True)
+    service = NodeService(chain, Mempool(chain), ManualClock(wall_ms=0))
     assert not service.producing and not service.can_produce
     service.set_producing(False)
     with pytest.raises(ProducerUnavailable):
@@ -162,7 +163,7 @@ def test_imported_blocks_are_logged_counted_and_update_the_mempool(
     factory = ChainFactory()
     chain = devnet_chain()
     # Imports are checked against the node's clock: it must be past the block's slot.
-    clock = ManualClock(factory.genesis.timestamp_ms + 60_000)
+    clock = ManualClock(wall_ms=factory.genesis.timestamp_ms + 60_000)
     service = NodeService(chain, Mempool(chain), clock)
     tx = factory.transfer(ALICE, BOB.address, 9)
     service.submit_transaction(tx.encode())
@@ -185,7 +186,7 @@ def test_a_run_of_blocks_is_logged_counted_and_updates_the_mempool(
     caplog.set_level(logging.INFO)
     factory = ChainFactory(seed=2)
     chain = devnet_chain()
-    clock = ManualClock(factory.genesis.timestamp_ms + 60_000)
+    clock = ManualClock(wall_ms=factory.genesis.timestamp_ms + 60_000)
     service = NodeService(chain, Mempool(chain), clock)
     txs = [factory.transfer(ALICE, BOB.address, amount) for amount in (3, 4)]
     for tx in txs:
@@ -232,12 +233,12 @@ def test_system_clock_sleeps_until_the_deadline() -> None:
 
 
 def test_manual_clock_only_moves_forward() -> None:
-    clock = ManualClock(100)
+    clock = ManualClock(wall_ms=100)
 
     async def scenario() -> None:
         await clock.sleep_until_ms(50)  # a deadline in the past returns at once
         with pytest.raises(ValueError, match="does not go back"):
-            await clock.advance_to(99)
+            await clock.advance_to_ms(99)
 
     asyncio.run(scenario())
     assert clock.now_ms() == 100

@@ -45,7 +45,7 @@ from pacata.p2p.records import (
     newer_record_value,
     validate_record_value,
 )
-from pacata.testing.dht_simulation import (
+from pacata.testing.simulations.dht import (
     NetworkConditions,
     SimulatedNetwork,
     SimulatedSigner,

@@ -1,6 +1,6 @@
 """The DHT at scale: 500 simulated nodes with churn find each other's records, in O(log n) hops.
 
-The simulation (`pacata.testing.dht_simulation`) runs the real `DhtNode` on an in-memory network
+The simulation (`pacata.testing.simulations.dht`) runs the real `DhtNode` on an in-memory network
 with 10-120 ms latency, 1% loss, and 10% of the nodes leaving and as many joining while lookups
 run. Its figures for more sizes are in docs/BENCHMARKS.md (`benchmarks/dht_simulation.py`).
 """
@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from pacata.testing.dht_simulation import SimulationReport, quick_plan, run_simulation
+from pacata.testing.simulations.dht import SimulationReport, quick_plan, run_simulation
 
 
 @pytest.fixture(scope="module")

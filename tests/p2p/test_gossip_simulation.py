@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pacata.testing.gossip_simulation import SimulationParams, format_report, run_simulation
+from pacata.testing.simulations.gossip import SimulationParams, format_report, run_simulation
 
 
 def test_gossip_reaches_99_percent_of_500_nodes_under_churn() -> None:

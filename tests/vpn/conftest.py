@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pacata.vpn.wireguard.testing import Testbed
+from pacata.testing.wireguard import Testbed
 
 _TESTBED_MODULES = {"test_wireguard_device", "test_wireguard_batches", "test_wireguard_fast_path"}
 

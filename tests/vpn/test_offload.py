@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pacata.testing.tun import ipv4_tcp
 from pacata.vpn.offload import (
     EMPTY_VIRTIO_NET_HEADER,
     GSO_TCPV4,
@@ -31,7 +32,6 @@ from pacata.vpn.offload import (
     segment_tcp,
     split_for_sending,
 )
-from pacata.vpn.testing import ipv4_tcp
 
 
 def reference_sum(data: bytes) -> int:

@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 
-from pacata.vpn.backend import TunnelConfiguration, open_tunnel
+from pacata.testing.netns_lab import missing_requirements
+from pacata.testing.tun import SocketPairTun
+from pacata.vpn.backend import TunnelConfiguration
 from pacata.vpn.config import NO_KEY, InterfaceChange, PeerChange
+from pacata.vpn.io.backends import open_tunnel
 from pacata.vpn.io.engine import UserspaceEngine
 from pacata.vpn.io.kernel import KernelTunnel, kernel_wireguard_available
 from pacata.vpn.io.userspace import UserspaceTunnel
-from pacata.vpn.netns_lab import missing_requirements
-from pacata.vpn.testing import SocketPairTun
 from pacata.vpn.wireguard import x25519_public_key
 
 net = ipaddress.ip_network

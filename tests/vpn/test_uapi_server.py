@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from pacata.testing.tun import SocketPairTun
 from pacata.vpn.io.engine import UserspaceEngine
 from pacata.vpn.io.uapi_server import InterfaceInUse, UapiServer
-from pacata.vpn.testing import SocketPairTun
 from pacata.vpn.wireguard import x25519_public_key
 
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from pacata.testing.netns_lab import wait_until
+from pacata.testing.tun import SocketPairTun, ipv4_tcp
+from pacata.testing.wireguard import ipv4_packet
 from pacata.vpn.config import NO_KEY, InterfaceChange, PeerChange
 from pacata.vpn.io.engine import EngineOptions, UserspaceEngine
-from pacata.vpn.netns_lab import wait_until
 from pacata.vpn.offload import (
     EMPTY_VIRTIO_NET_HEADER,
     GSO_TCPV4,
@@ -30,10 +32,8 @@ from pacata.vpn.offload import (
     complete_checksum,
     split_for_sending,
 )
-from pacata.vpn.testing import SocketPairTun, ipv4_tcp
 from pacata.vpn.uapi import ConfigurationError
 from pacata.vpn.wireguard import Device, DropReason, x25519_public_key
-from pacata.vpn.wireguard.testing import ipv4_packet
 
 TIMEOUT = 10.0
 

@@ -4,8 +4,8 @@ like single packets, keeping the newest `max_staged_packets`."""
 
 from __future__ import annotations
 
+from pacata.testing.wireguard import Testbed, ipv4_packet
 from pacata.vpn.wireguard import DropReason, PacketReceived
-from pacata.vpn.wireguard.testing import Testbed, ipv4_packet
 
 
 def test_a_large_batch_is_sent_whole_and_in_order() -> None:

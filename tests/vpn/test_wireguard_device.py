@@ -1,4 +1,4 @@
-"""Devices wired in memory with a manual clock (pacata/vpn/wireguard/testing.py): the handshake,
+"""Devices wired in memory with a manual clock (pacata/testing/wireguard.py): the handshake,
 transport in both directions, replay and reordering, the MACs and cookies, TAI64N replay,
 every timer of whitepaper §6, roaming, and datagrams that belong to other protocols."""
 
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pacata.errors import NotFound
+from pacata.testing.wireguard import Node, Testbed, Transmission, ipv4_packet, ipv6_packet
 from pacata.vpn.wireguard import (
     Device,
     DropReason,
@@ -22,7 +23,6 @@ from pacata.vpn.wireguard import (
     ProtocolParameters,
 )
 from pacata.vpn.wireguard.messages import MAC1_OFFSET, MAC2_OFFSET, HandshakeInitiation
-from pacata.vpn.wireguard.testing import Node, Testbed, Transmission, ipv4_packet, ipv6_packet
 
 
 def kinds(wire: list[Transmission]) -> list[int]:

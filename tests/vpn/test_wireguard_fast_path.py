@@ -10,8 +10,8 @@ import random
 
 import pytest
 
+from pacata.testing.wireguard import Node, Testbed, Transmission, ipv4_packet
 from pacata.vpn.wireguard import DropReason, ProtocolParameters
-from pacata.vpn.wireguard.testing import Node, Testbed, Transmission, ipv4_packet
 
 SHORT = ProtocolParameters(
     rekey_after_messages=40,

@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pacata.testing.timer_rule import TimerRuleDriver, clock_events
+from pacata.testing.wireguard import Testbed, Transmission, ipv4_packet
 from pacata.vpn.wireguard import ProtocolParameters
 from pacata.vpn.wireguard.parameters import DEFAULT_PARAMETERS
-from pacata.vpn.wireguard.testing import Testbed, Transmission, ipv4_packet
 
 # Timers a few seconds long, so that a short script meets rekeys, rejections and key erasure.
 SHORT_PARAMETERS = ProtocolParameters(

@@ -1,7 +1,8 @@
-"""Signature verification beside the caller (pacata/chain/signature_worker.py): `InlineVerifier`
-and `ProcessVerifier` give the verdicts `keys.first_invalid_signature` gives, the process one
-really uses its child and falls back to inline checking whenever the child cannot answer, and
-`serve` speaks the wire format (requests, stops; verdicts) the module describes."""
+"""The node's signature verifier (pacata/node/signature_process.py) and the child it runs
+(pacata/chain/signature_worker.py): `ProcessVerifier` gives the verdicts `InlineVerifier` and
+`keys.first_invalid_signature` give, really uses its child and falls back to inline checking
+whenever the child cannot answer, and `serve` speaks the wire format (requests, stops; verdicts)
+the worker module describes."""
 
 from __future__ import annotations
 
@@ -19,18 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from pacata.chain import signature_worker
+from pacata.chain.genesis import shipped_genesis
 from pacata.chain.keys import (
     first_invalid_signature,
     verify_signature,
 )
-from pacata.chain.signature_worker import (
-    InlineVerifier,
-    ProcessVerifier,
-    SignatureItem,
-    SignatureVerifier,
-    serve,
-)
+from pacata.chain.signature_worker import CHUNK, serve
+from pacata.chain.verifier import InlineVerifier, SignatureItem, SignatureVerifier
+from pacata.node import daemon, signature_process
+from pacata.node.signature_process import ProcessVerifier
 from pacata.testing.signatures import (
     CURVE_ORDER,
     SAME_SIZE_SPOILS,
@@ -144,7 +142,7 @@ def stop_the_child(verifier: ProcessVerifier, batch: Sequence[SignatureItem]) ->
 
 
 class InlineCalls:
-    """Stands in for `first_invalid_signature` inside signature_worker and counts its calls."""
+    """Stands in for `first_invalid_signature` inside signature_process and counts its calls."""
 
     def __init__(self, allowed: bool = True) -> None:
         self.allowed = allowed
@@ -159,7 +157,7 @@ class InlineCalls:
 @pytest.fixture
 def inline_calls(monkeypatch: pytest.MonkeyPatch) -> InlineCalls:
     calls = InlineCalls()
-    monkeypatch.setattr(signature_worker, "first_invalid_signature", calls)
+    monkeypatch.setattr(signature_process, "first_invalid_signature", calls)
     return calls
 
 
@@ -274,7 +272,7 @@ def test_child_process_gives_the_verdict(
     batch: tuple[SignatureItem, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The parent may not verify anything: only the child can answer.
-    monkeypatch.setattr(signature_worker, "first_invalid_signature", InlineCalls(allowed=False))
+    monkeypatch.setattr(signature_process, "first_invalid_signature", InlineCalls(allowed=False))
     verifier = ProcessVerifier(min_batch=BATCH_SIZE, share=False)
     try:
         assert verifier.pid is None
@@ -367,7 +365,7 @@ def test_killed_child_is_replaced_and_its_batch_checked_inline(
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not is_live(pid), f"the killed child {pid} has exited")
-    with caplog.at_level(logging.WARNING, logger=signature_worker.__name__):
+    with caplog.at_level(logging.WARNING, logger=signature_process.__name__):
         assert process_verifier.start(spoiled(batch, {66: "flipped bit"})).first_invalid() == 66
     assert inline_calls.calls == 1
     assert any("verifying inline" in record.getMessage() for record in caplog.records)
@@ -568,7 +566,7 @@ def pipe_sized_batch() -> tuple[SignatureItem, ...]:
     """Fits the child's input pipe whole (64 KiB), so a stopped child still takes it."""
     keys = [seeded_key(i) for i in range(8)]
     items = []
-    for i in range(6 * signature_worker.CHUNK + 16):
+    for i in range(6 * CHUNK + 16):
         digest = digest_of(b"shared item %d" % i)
         items.append((keys[i % 8].public_key, digest, keys[i % 8].sign(digest)))
     return tuple(items)
@@ -640,3 +638,19 @@ def test_a_shared_batch_gets_the_verdict_of_a_plain_one(
             assert 0 <= verifier.caller_checked <= len(items)
     finally:
         end_verifier(verifier)
+
+
+# --- who uses it ----------------------------------------------------------------------------
+
+
+def test_the_daemon_opens_its_chain_with_the_node_verifier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bare `Chain` verifies inline; the daemon injects the node's verifier.
+    injected = InlineVerifier()
+    monkeypatch.setattr(daemon, "default_verifier", lambda: injected)
+    chain = daemon.open_chain(tmp_path, shipped_genesis("devnet"))
+    try:
+        assert chain.verifier is injected
+    finally:
+        chain.kv.close()

@@ -1,26 +1,53 @@
-"""JSON representations of the HTTP API (docs/api.md), as marshmallow schemas.
+"""JSON representations of the HTTP API (docs/api.md), as marshmallow schemas: the server dumps
+with them (`pacata.node.api`), the client loads with them (`pacata.rpc.client`), and the OpenAPI
+document is generated from them (`pacata.rpc.openapi`).
 
 Rules:
 - Amounts, heights, nonces, slots and timestamps are JSON integers; amounts are in base units
   (1 PAC = 10^8). Hashes, keys, signatures and encodings are lowercase hex, addresses `pac1…`,
   transaction kinds their names (`TRANSFER`).
-- Response schemas only dump, from the ledger's own objects where the names match (a
-  `BlockHeader`, a `Transaction`) and from plain dicts otherwise. Request schemas load
-  strictly: unknown keys and wrong types are refused with the key's name.
+- Response schemas dump from the ledger's own objects where the names match (a `BlockHeader`,
+  a `Transaction`) and from plain dicts otherwise; loading one gives back typed values (bytes,
+  `Address`, `TxKind`), for the client. Request schemas load strictly: unknown keys and wrong
+  types are refused with the key's name.
 - Each transaction kind has its payload schema in `PAYLOAD_SCHEMAS` (a dispatch table by kind);
   the OpenAPI document lists them as the `oneOf` of a transaction's `payload`.
 - A schema's OpenAPI name is its class name without `Schema` (apispec's rule), so
-  `payload_schema_name` and the document agree.
+  `schema_name` and the document agree.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from pacata.chain.keys import Address
 from pacata.chain.transactions import Payload, TxKind
-from pacata.node.fields import AddressOfPublicKey, AddressText, HexBytes, KindName, StrictBoolean
+from pacata.errors import DecodeError
+from pacata.json_fields import DerivedText, EnumName, HexBytes, ParsedText, StrictBoolean
+
+
+def _parse_address(text: str) -> Address:
+    try:
+        return Address.from_string(text)
+    except DecodeError as exc:
+        raise ValueError(f"not a pac1 address ({exc})") from None
+
+
+def _address(**kwargs: Any) -> ParsedText:
+    """An `Address` as its `pac1…` string."""
+    return ParsedText(Address, _parse_address, what="a pac1 address", **kwargs)
+
+
+def _address_of_key(public_key: bytes) -> str:
+    return str(Address.from_public_key(public_key))
+
+
+def _nested(schema: type[Schema], **kwargs: Any) -> fields.Nested:
+    """A nested response object. Loaded leniently (`EXCLUDE`), as the client loads the outer
+    one: a node newer than its client may answer with more fields."""
+    return fields.Nested(schema, unknown=EXCLUDE, **kwargs)
 
 
 def schema_name(schema: type[Schema]) -> str:
@@ -36,7 +63,7 @@ class ErrorSchema(Schema):
 
 
 class TransferPayloadSchema(Schema):
-    recipient = AddressText()
+    recipient = _address()
     amount = fields.Integer()
 
 
@@ -58,7 +85,7 @@ class RelayOfferSchema(Schema):
 class RelayOfferPayloadSchema(Schema):
     """The payload of RELAY_REGISTER and RELAY_UPDATE."""
 
-    offer = fields.Nested(RelayOfferSchema)
+    offer = _nested(RelayOfferSchema)
 
 
 class RelayRetirePayloadSchema(Schema):
@@ -66,7 +93,7 @@ class RelayRetirePayloadSchema(Schema):
 
 
 class ChannelOpenPayloadSchema(Schema):
-    relay = AddressText()
+    relay = _address()
     deposit = fields.Integer()
     tier = fields.Integer()
     client_tunnel_key = HexBytes()
@@ -87,7 +114,7 @@ class ReceiptSchema(Schema):
 
 
 class ChannelSettlePayloadSchema(Schema):
-    receipt = fields.Nested(ReceiptSchema)
+    receipt = _nested(ReceiptSchema)
 
 
 class ChannelClosePayloadSchema(Schema):
@@ -102,7 +129,7 @@ class HeaderSchema(Schema):
     slot = fields.Integer()
     timestamp_ms = fields.Integer()
     producer = HexBytes(metadata={"description": "compressed secp256k1 public key"})
-    producer_address = AddressOfPublicKey("producer")
+    producer_address = DerivedText("producer", _address_of_key)
     vrf_output = HexBytes()
     vrf_proof = HexBytes()
     tx_root = HexBytes()
@@ -111,8 +138,8 @@ class HeaderSchema(Schema):
 
 
 class EvidencePayloadSchema(Schema):
-    first = fields.Nested(HeaderSchema)
-    second = fields.Nested(HeaderSchema)
+    first = _nested(HeaderSchema)
+    second = _nested(HeaderSchema)
 
 
 PAYLOAD_SCHEMAS: dict[TxKind, type[Schema]] = {
@@ -128,7 +155,7 @@ PAYLOAD_SCHEMAS: dict[TxKind, type[Schema]] = {
     TxKind.CHANNEL_CLOSE: ChannelClosePayloadSchema,
     TxKind.EVIDENCE: EvidencePayloadSchema,
 }
-_PAYLOAD_DUMPERS = {kind: schema() for kind, schema in PAYLOAD_SCHEMAS.items()}
+_PAYLOAD_SCHEMA_OBJECTS = {kind: schema() for kind, schema in PAYLOAD_SCHEMAS.items()}
 _PAYLOAD_REFS = [
     {"$ref": f"#/components/schemas/{schema_name(schema)}"}
     for schema in dict.fromkeys(PAYLOAD_SCHEMAS.values())
@@ -136,21 +163,30 @@ _PAYLOAD_REFS = [
 
 
 class PayloadField(fields.Field[Payload]):
-    """A transaction's payload, dumped by the schema of its kind."""
+    """A transaction's payload, dumped by the schema of its kind; loaded, by the schema of the
+    transaction's `kind`, as that schema's dict."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
-        return _PAYLOAD_DUMPERS[value.KIND].dump(value)
+        return _PAYLOAD_SCHEMA_OBJECTS[value.KIND].dump(value)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind not in TxKind.__members__:
+            raise ValidationError("no payload without a known kind")
+        schema = _PAYLOAD_SCHEMA_OBJECTS[TxKind[kind]]
+        loaded: dict[str, Any] = schema.load(value, unknown=EXCLUDE)
+        return loaded
 
 
 class TransactionSchema(Schema):
     txid = HexBytes()
-    kind = KindName(metadata={"enum": [kind.name for kind in TxKind]})
+    kind = EnumName(TxKind, metadata={"enum": [kind.name for kind in TxKind]})
     version = fields.Integer()
     chain_id = fields.String()
     sender = HexBytes(metadata={"description": "compressed secp256k1 public key"})
-    sender_address = AddressText()
+    sender_address = _address()
     nonce = fields.Integer()
     fee = fields.Integer()
     size = fields.Integer(metadata={"description": "bytes of the encoding"})
@@ -168,13 +204,13 @@ class BlockSummarySchema(Schema):
     height = fields.Integer()
     slot = fields.Integer()
     timestamp_ms = fields.Integer()
-    producer_address = AddressText()
+    producer_address = _address()
     tx_count = fields.Integer()
     size = fields.Integer()
 
 
 class BlockListSchema(Schema):
-    blocks = fields.List(fields.Nested(BlockSummarySchema))
+    blocks = fields.List(_nested(BlockSummarySchema))
 
 
 class BlockSchema(Schema):
@@ -184,8 +220,8 @@ class BlockSchema(Schema):
     confirmations = fields.Integer(metadata={"description": "0 off the main chain"})
     size = fields.Integer()
     tx_count = fields.Integer()
-    header = fields.Nested(HeaderSchema)
-    transactions = fields.List(fields.Nested(TransactionSchema))
+    header = _nested(HeaderSchema)
+    transactions = fields.List(_nested(TransactionSchema))
 
 
 # -- transactions by id, the mempool, submission ----------------------------------------------
@@ -204,13 +240,13 @@ class TransactionStatusSchema(Schema):
     block_height = fields.Integer(metadata={"description": "confirmed only"})
     index = fields.Integer(metadata={"description": "position in the block; confirmed only"})
     confirmations = fields.Integer(metadata={"description": "confirmed only"})
-    tx = fields.Nested(TransactionSchema, metadata={"description": "confirmed and pending only"})
+    tx = _nested(TransactionSchema, metadata={"description": "confirmed and pending only"})
 
 
 class MempoolSchema(Schema):
     count = fields.Integer()
     bytes = fields.Integer()
-    transactions = fields.List(fields.Nested(TransactionSchema))
+    transactions = fields.List(_nested(TransactionSchema))
 
 
 class SubmitTransactionSchema(Schema):
@@ -248,7 +284,7 @@ class AccountProofSchema(Schema):
 
 
 class AccountSchema(Schema):
-    address = AddressText()
+    address = _address()
     balance = fields.Integer()
     nonce = fields.Integer()
     pending_nonce = fields.Integer(
@@ -256,14 +292,14 @@ class AccountSchema(Schema):
     )
     bond = fields.Integer()
     vrf_public_key = HexBytes(allow_none=True)
-    unbonding = fields.List(fields.Nested(UnbondingSchema))
+    unbonding = fields.List(_nested(UnbondingSchema))
     unbonding_total = fields.Integer()
-    proof = fields.Nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
+    proof = _nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
 
 
 class AccountNotFoundSchema(Schema):
     error = fields.String(required=True)
-    proof = fields.Nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
+    proof = _nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
 
 
 # -- the node -------------------------------------------------------------------------------
@@ -293,8 +329,8 @@ class BanSchema(Schema):
 
 class PeersSchema(Schema):
     count = fields.Integer()
-    peers = fields.List(fields.Nested(PeerSchema))
-    bans = fields.List(fields.Nested(BanSchema))
+    peers = fields.List(_nested(PeerSchema))
+    bans = fields.List(_nested(BanSchema))
     bans_total = fields.Integer(metadata={"description": "bans made since start"})
 
 
@@ -312,7 +348,7 @@ class StatusSchema(Schema):
     genesis = HexBytes(metadata={"description": "hash of the genesis block"})
     peers = fields.Integer()
     syncing = fields.Boolean()
-    sync = fields.Nested(SyncSchema)
+    sync = _nested(SyncSchema)
     mempool_size = fields.Integer()
     mempool_bytes = fields.Integer()
     producing = fields.Boolean()
@@ -327,7 +363,7 @@ class StatusSchema(Schema):
         allow_none=True,
         metadata={"description": "HOST:PORT our UDP port is seen at, learned by STUN from peers"},
     )
-    dht = fields.Nested(DhtSchema)
+    dht = _nested(DhtSchema)
 
 
 class EndpointSchema(Schema):
@@ -340,7 +376,7 @@ class DhtRecordSchema(Schema):
     node_id = HexBytes(metadata={"description": "SHA-256 of public_key: the DHT key"})
     public_key = HexBytes(metadata={"description": "the node key, compressed secp256k1"})
     seq = fields.Integer(metadata={"description": "sequence number: the higher wins"})
-    endpoints = fields.List(fields.Nested(EndpointSchema))
+    endpoints = fields.List(_nested(EndpointSchema))
     wireguard_key = HexBytes()
     relay = fields.Boolean()
     signature = HexBytes()

@@ -1,4 +1,4 @@
-"""A manual clock and an in-memory network of WireGuard devices, for tests built on the core.
+"""An in-memory network of WireGuard devices on the manual clock, for tests built on the core.
 
 Like trio's `testing` package, this is public so that the tests of code built on the core (the
 userspace tunnel, the relay) can drive devices the way `tests/vpn` does. Nothing here sleeps or
@@ -13,27 +13,10 @@ import random
 import struct
 from dataclasses import dataclass, field
 
+from pacata.testing.clock import ManualClock
 from pacata.vpn.wireguard.device import Device
 from pacata.vpn.wireguard.events import Address, Event, PacketReceived
 from pacata.vpn.wireguard.parameters import DEFAULT_PARAMETERS, ProtocolParameters
-
-WALL_CLOCK_AT_ZERO = 1_700_000_000.0
-
-
-class ManualClock:
-    """Monotonic `now` and the wall clock, moved together by hand."""
-
-    def __init__(self, start: float = 100.0) -> None:
-        self.now = start
-
-    @property
-    def wall(self) -> float:
-        return WALL_CLOCK_AT_ZERO + self.now
-
-    def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("a monotonic clock does not go back")
-        self.now += seconds
 
 
 def ipv4_packet(payload: bytes, source: str = "10.0.0.1", destination: str = "10.0.0.2") -> bytes:

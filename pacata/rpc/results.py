@@ -1,0 +1,214 @@
+"""What the client (`pacata.rpc.client`) returns for the answers a wallet lives on: the node's
+status, an account, a transaction's status, a submission. Small frozen dataclasses, each built
+from its response schema's loaded dict (`from_loaded`), so hashes are bytes and addresses
+`Address`es; the other answers (blocks, peers, the mempool, DHT records) stay the schemas'
+loaded dicts.
+
+Rules: a field the node always sends is required (a `KeyError` here, which the client reports as
+`InvalidResponse`); one that only some answers carry (a plugin's status field, the block of a
+confirmed transaction) defaults to what its absence means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Self, cast
+
+from pacata.chain.keys import Address
+from pacata.chain.state import Namespace, state_key, tree_key, value_hash
+from pacata.chain.state_tree import StateProof, verify_proof
+from pacata.errors import DecodeError
+
+TransactionStatus = Literal["confirmed", "pending", "evicted", "replaced"]
+_TRANSACTION_STATUSES = ("confirmed", "pending", "evicted", "replaced")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProgress:
+    target_height: int = 0  # the best height peers showed
+    downloaded: int = 0  # blocks sync downloaded since the node started
+
+
+@dataclass(frozen=True, slots=True)
+class DhtCounts:
+    contacts: int = 0  # nodes in the DHT's routing table
+    records: int = 0  # records held, the node's own included
+
+
+@dataclass(frozen=True, slots=True)
+class StatusInfo:
+    """`GET /api/status`: the node and its tip."""
+
+    chain_id: str
+    height: int
+    tip: bytes
+    tip_slot: int
+    tip_timestamp_ms: int
+    genesis: bytes
+    mempool_size: int
+    mempool_bytes: int
+    producing: bool
+    producer: Address | None
+    version: str
+    time_ms: int
+    peers: int = 0
+    syncing: bool = False
+    sync: SyncProgress = SyncProgress()
+    node_id: bytes | None = None
+    reflexive_address: str | None = None
+    dht: DhtCounts = DhtCounts()
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        producer = loaded["producer"]
+        return cls(
+            chain_id=loaded["chain_id"],
+            height=loaded["height"],
+            tip=loaded["tip"],
+            tip_slot=loaded["tip_slot"],
+            tip_timestamp_ms=loaded["tip_timestamp_ms"],
+            genesis=loaded["genesis"],
+            mempool_size=loaded["mempool_size"],
+            mempool_bytes=loaded["mempool_bytes"],
+            producing=loaded["producing"],
+            producer=None if producer is None else Address.from_string(producer),
+            version=loaded["version"],
+            time_ms=loaded["time_ms"],
+            peers=loaded.get("peers", 0),
+            syncing=loaded.get("syncing", False),
+            sync=SyncProgress(**loaded.get("sync", {})),
+            node_id=loaded.get("node_id"),
+            reflexive_address=loaded.get("reflexive_address"),
+            dht=DhtCounts(**loaded.get("dht", {})),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Unbonding:
+    amount: int
+    release_height: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountProof:
+    """That the account's record is `record` (absent when None) in the state committed to by
+    `state_root`, the state root of block `block_hash` (docs/state-tree.md)."""
+
+    block_hash: bytes
+    block_height: int
+    state_root: bytes
+    tree_key: bytes
+    record: bytes | None
+    value_hash: bytes | None
+    proof: bytes
+
+    def verify(self, address: Address) -> bool:
+        """Whether this proves `address`'s record under `state_root`. It proves nothing about
+        the root itself: check that against a header you trust (block `block_hash`)."""
+        if self.tree_key != tree_key(state_key(Namespace.ACCOUNT, address.raw)):
+            return False
+        expected = None if self.record is None else value_hash(self.record)
+        if self.value_hash != expected:
+            return False
+        try:
+            proof = StateProof.decode(self.proof)
+        except DecodeError:
+            return False
+        return verify_proof(self.state_root, self.tree_key, self.value_hash, proof)
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        return cls(
+            block_hash=loaded["block_hash"],
+            block_height=loaded["block_height"],
+            state_root=loaded["state_root"],
+            tree_key=loaded["tree_key"],
+            record=loaded["record"],
+            value_hash=loaded["value_hash"],
+            proof=loaded["proof"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """`GET /api/accounts/{address}`: `nonce` is the next one the chain expects,
+    `pending_nonce` the next one counting the sender's transactions in the mempool (the one to
+    sign with)."""
+
+    address: Address
+    balance: int
+    nonce: int
+    pending_nonce: int
+    bond: int
+    vrf_public_key: bytes | None
+    unbonding: tuple[Unbonding, ...]
+    unbonding_total: int
+    proof: AccountProof | None = None
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        proof = loaded.get("proof")
+        return cls(
+            address=loaded["address"],
+            balance=loaded["balance"],
+            nonce=loaded["nonce"],
+            pending_nonce=loaded["pending_nonce"],
+            bond=loaded["bond"],
+            vrf_public_key=loaded["vrf_public_key"],
+            unbonding=tuple(Unbonding(**entry) for entry in loaded["unbonding"]),
+            unbonding_total=loaded["unbonding_total"],
+            proof=None if proof is None else AccountProof.from_loaded(proof),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionInfo:
+    """`GET /api/txs/{txid}`. Confirmed: with its block, `index` and `confirmations`; pending:
+    in the mempool; evicted or replaced: gone from the mempool unmined, `reason` says why. `tx`
+    is the transaction as `TransactionSchema` loads it (confirmed and pending only)."""
+
+    txid: bytes
+    status: TransactionStatus
+    block_hash: bytes | None = None
+    block_height: int | None = None
+    index: int | None = None
+    confirmations: int = 0
+    reason: str | None = None
+    tx: Mapping[str, Any] | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == "confirmed"
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+    @classmethod
+    def from_loaded(cls, txid: bytes, loaded: Mapping[str, Any]) -> Self:
+        status = loaded["status"]
+        if status not in _TRANSACTION_STATUSES:
+            raise ValueError(f"unknown transaction status {status!r}")
+        return cls(
+            txid=txid,
+            status=cast(TransactionStatus, status),
+            block_hash=loaded.get("block_hash"),
+            block_height=loaded.get("block_height"),
+            index=loaded.get("index"),
+            confirmations=loaded.get("confirmations", 0),
+            reason=loaded.get("reason"),
+            tx=loaded.get("tx"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """`POST /api/txs`: the mempool took the transaction (`status` "pending")."""
+
+    txid: bytes
+    status: str
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        return cls(txid=loaded["txid"], status=loaded["status"])
