@@ -6,7 +6,8 @@ datagram belongs to, from its first bytes, before any protocol sees it.
 Rules:
 - STUN: `stun.is_stun` (two zero top bits, a length field that matches the size, the magic
   cookie or a classic Binding request). DHT: the magic prefix `dht_messages.DHT_MAGIC`.
-  WireGuard: a message type 1-4 followed by three zero bytes (its size is WireGuard's to check:
+  WireGuard: a message type 1-4 followed by three zero bytes, in at least 32 bytes (the
+  smallest WireGuard message, a keepalive; the exact size is WireGuard's to check:
   `vpn/wireguard/messages.classify_datagram`). Anything else (hole-punching probes to come) is
   OTHER.
 - The rules are disjoint (the module docs show why, and a property test checks it), so the
@@ -22,6 +23,10 @@ from pacata.p2p.stun import is_stun
 
 # Handshake initiation, response, cookie reply, transport data (WireGuard paper §5.4).
 WIREGUARD_HEADERS = frozenset(bytes((message_type, 0, 0, 0)) for message_type in (1, 2, 3, 4))
+# A transport header (16 bytes) and the tag of an empty packet (16). The bound is what keeps
+# WireGuard apart from STUN: a STUN header of type 0x0100-0x0400 with a zero length field starts
+# with a WireGuard header, and is 20 bytes long.
+MIN_WIREGUARD_BYTES = 32
 
 
 class DatagramKind(Enum):
@@ -32,8 +37,9 @@ class DatagramKind(Enum):
 
 
 def is_wireguard(datagram: bytes) -> bool:
-    """Whether a datagram of the shared port carries a WireGuard header."""
-    return datagram[:4] in WIREGUARD_HEADERS
+    """Whether a datagram of the shared port carries a WireGuard header and is long enough to be
+    a WireGuard message."""
+    return len(datagram) >= MIN_WIREGUARD_BYTES and datagram[:4] in WIREGUARD_HEADERS
 
 
 def classify(datagram: bytes) -> DatagramKind:
