@@ -48,7 +48,6 @@ from pacata.chain.transitions import (
     HEIGHT_DEPENDENT_KINDS,
     BlockContext,
     apply_transaction,
-    release_matured,
 )
 from pacata.errors import DecodeError, InvalidTransaction, MempoolRejected
 
@@ -173,7 +172,7 @@ class Mempool:
             raise MempoolRejected("invalid signature")
         sender = tx.sender_address
         ctx = self._next_block()
-        first = release_matured(StateOverlay(self.chain.state).account(sender), ctx.height).nonce
+        first = self.chain.account(sender).nonce
         queue = self._by_sender.get(sender) or _SenderQueue()
         following = first + len(queue.entries)
         if tx.nonce < first:
@@ -213,9 +212,9 @@ class Mempool:
 
     def _append(self, queue: _SenderQueue, entry: _Entry, ctx: BlockContext) -> None:
         """Admits `entry` after the sender's pending transactions, if it applies after them."""
-        if queue.state is None:
-            self._rebuild(queue, ctx)
-        assert queue.state is not None
+        if queue.state is None:  # a removal dropped it; what is left is known to apply
+            queue.state, _, _ = self._replay(queue.entries.values(), ctx)
+            queue.reads = frozenset(queue.state.records())
         attempt = StateOverlay(queue.state)
         try:
             apply_transaction(attempt, entry.tx, ctx)
@@ -238,13 +237,10 @@ class Mempool:
             raise MempoolRejected(
                 f"a transaction with nonce {nonce} is pending; a replacement pays at least {needed}"
             )
-        state = StateOverlay(self.chain.state)
-        for before in sorted(n for n in queue.entries if n < nonce):
-            apply_transaction(state, queue.entries[before].tx, ctx)
-        try:
-            apply_transaction(StateOverlay(state), entry.tx, ctx)
-        except InvalidTransaction as exc:
-            raise MempoolRejected(str(exc)) from None
+        earlier = (e for n, e in queue.entries.items() if n < nonce)
+        _, failed, reason = self._replay([*earlier, entry], ctx)
+        if failed is not None:
+            raise MempoolRejected(reason)
         self._remove(replaced, f"replaced by {entry.txid.hex()}")
         self._insert(queue, entry)
         self._revalidate(entry.sender, ctx)
@@ -278,30 +274,40 @@ class Mempool:
         while len(self._gone) > self.max_gone:
             self._gone.popitem(last=False)
 
+    def _evict(self, entry: _Entry, reason: str) -> None:
+        """Evicts `entry`, and its sender's later transactions, which could no longer apply."""
+        queue = self._by_sender[entry.sender]
+        later = [e for n, e in queue.entries.items() if n > entry.tx.nonce]
+        self._remove(entry, f"evicted: {reason}")
+        for follower in later:
+            self._remove(follower, f"evicted: follows the evicted {entry.txid.hex()}")
+
     def _evict_over_limits(self) -> None:
         while len(self._by_id) > self.max_count or self._bytes > self.max_bytes:
             victim = heapq.heappop(self._heap)
             if self._by_id.get(victim.txid) is not victim:
                 continue
-            later = [
-                e for n, e in self._by_sender[victim.sender].entries.items() if n > victim.tx.nonce
-            ]
-            self._remove(victim, "evicted: the mempool is full and its fee per byte too low")
-            for entry in later:
-                self._remove(entry, f"evicted: follows the evicted {victim.txid.hex()}")
+            self._evict(victim, "the mempool is full and its fee per byte too low")
         if len(self._heap) > 2 * len(self._by_id) + 1024:
             self._heap = list(self._by_id.values())
             heapq.heapify(self._heap)
 
     # -- checking again -------------------------------------------------------------------
 
-    def _rebuild(self, queue: _SenderQueue, ctx: BlockContext) -> None:
-        """The state after the queue's transactions, from the tip (they are known to apply)."""
+    def _replay(
+        self, entries: Iterable[_Entry], ctx: BlockContext
+    ) -> tuple[StateOverlay, _Entry | None, str]:
+        """Applies `entries` in nonce order on the tip's state: the state after those that
+        apply, and the first that does not with the rule it breaks (None, "" if all apply)."""
         state = StateOverlay(self.chain.state)
-        for nonce in sorted(queue.entries):
-            apply_transaction(state, queue.entries[nonce].tx, ctx)
-        queue.state = state
-        queue.reads = frozenset(state.records())
+        for entry in sorted(entries, key=lambda e: e.tx.nonce):
+            attempt = StateOverlay(state)
+            try:
+                apply_transaction(attempt, entry.tx, ctx)
+            except InvalidTransaction as exc:
+                return state, entry, str(exc)
+            attempt.merge_into(state)
+        return state, None, ""
 
     def _revalidate(self, sender: Address, ctx: BlockContext) -> None:
         """Checks the sender's pending transactions again from the tip, in nonce order: the
@@ -309,23 +315,10 @@ class Mempool:
         queue = self._by_sender.get(sender)
         if queue is None:
             return
-        state = StateOverlay(self.chain.state)
-        failed: _Entry | None = None
-        for nonce in sorted(queue.entries):
-            entry = queue.entries[nonce]
-            if failed is not None:
-                self._remove(entry, f"evicted: follows the evicted {failed.txid.hex()}")
-                continue
-            attempt = StateOverlay(state)
-            try:
-                apply_transaction(attempt, entry.tx, ctx)
-            except InvalidTransaction as exc:
-                failed = entry
-                self._remove(entry, f"evicted: {exc}")
-                continue
-            attempt.merge_into(state)
-        queue = self._by_sender.get(sender)
-        if queue is not None:
+        state, failed, reason = self._replay(queue.entries.values(), ctx)
+        if failed is not None:
+            self._evict(failed, reason)
+        if sender in self._by_sender:
             queue.state = state
             queue.reads = frozenset(state.records())
 
@@ -417,12 +410,10 @@ class Mempool:
         undecodable = 0
         for key, value in self.journal.iterate(schema.MEMPOOL_TX):
             try:
-                tx = Transaction.decode(value)
+                tx: Transaction | None = Transaction.decode(value)
             except DecodeError:
-                self._journal_ops.delete(key)
-                undecodable += 1
-                continue
-            if key != schema.mempool_key(tx.txid):
+                tx = None
+            if tx is None or key != schema.mempool_key(tx.txid):
                 self._journal_ops.delete(key)
                 undecodable += 1
                 continue
