@@ -177,7 +177,6 @@ class PeeringPlugin(NodePlugin):
             self.network.add_bootnode(address)
         self.transport = PeerTransport(self.network)
         self.port = listen.port
-        self.reflexive_address: Address | None = None
         # Told of every record signed after the first (the DHT publishes it).
         self.record_listeners: list[Callable[[NodeRecord], None]] = []
 
@@ -246,7 +245,6 @@ class PeeringPlugin(NodePlugin):
     def set_reflexive(self, address: Address) -> None:
         """Our UDP port as peers see it (STUN): the record names it if none of its endpoints
         does."""
-        self.reflexive_address = address
         endpoints = record_endpoints(self.config.listen.host, self.port, address)
         if endpoints != self.record.endpoints:
             log.info("node record: endpoints now %s", ", ".join(map(str, endpoints)))

@@ -154,10 +154,12 @@ class PeerManager:
         its node or host), or None: busy, ourselves, or its node is connected already."""
         if state.busy or state.is_self:
             return None
+        if state.node_id is not None and state.node_id in connected_ids:
+            return None
         at = state.next_attempt
+        if not self._bans:  # the common case: asked for every address at every wake-up
+            return at
         if state.node_id is not None:
-            if state.node_id in connected_ids:
-                return None
             ban = self._bans.get(f"node {state.node_id.hex()}")
             if ban is not None:
                 at = max(at, ban.until)
