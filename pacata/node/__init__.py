@@ -8,6 +8,6 @@ Operations are described in docs/operations.md, the HTTP API in docs/api.md.
 
 from pacata.node.config import ConfigError, NodeConfig, load_config
 from pacata.node.hostport import HostPort
-from pacata.node.service import NodeService, NodeStatus
+from pacata.node.service import NodeService
 
-__all__ = ["ConfigError", "HostPort", "NodeConfig", "NodeService", "NodeStatus", "load_config"]
+__all__ = ["ConfigError", "HostPort", "NodeConfig", "NodeService", "load_config"]

@@ -21,8 +21,8 @@ from pacata.node.hostport import HostPort
 from pacata.node.metrics import Gauge, MetricsRegistry
 from pacata.node.peering import PeeringPlugin
 from pacata.node.plugins import NodePlugin, PluginHost
-from pacata.node.service import DhtStatus
 from pacata.p2p.network import PeerSession
+from pacata.rpc.results import DhtCounts
 
 log = logging.getLogger("pacata.node.p2p")
 
@@ -85,10 +85,10 @@ class DiscoveryPlugin(NodePlugin):
             "dht": self._dht_status(),
         }
 
-    def _dht_status(self) -> DhtStatus:
+    def _dht_status(self) -> DhtCounts:
         if self.discovery is None:
-            return DhtStatus()
-        return DhtStatus(self.discovery.contacts, self.discovery.records)
+            return DhtCounts()
+        return DhtCounts(self.discovery.contacts, self.discovery.records)
 
     def _on_peer(self, session: PeerSession) -> None:
         address = session.udp_address

@@ -61,7 +61,7 @@ from pacata.node.plugins import (
     PluginHost,
     TransactionAdmitted,
 )
-from pacata.node.service import NodeService, SyncStatus
+from pacata.node.service import NodeService
 from pacata.node.sync_log import SyncLog
 from pacata.p2p.aio import ListenAddress, PeerTransport
 from pacata.p2p.chain_ledger import ChainLedger
@@ -69,6 +69,7 @@ from pacata.p2p.network import NetworkConfig, PeerNetwork
 from pacata.p2p.peers import DialAddress, PeerLimits
 from pacata.p2p.records import MAX_HOST_BYTES, Endpoint, NodeRecord, Transport
 from pacata.p2p.udp_address import Address, normalize_address
+from pacata.rpc.results import SyncProgress
 
 NODE_KEY_FILE = "node.key"
 PROGRESS_LOG_INTERVAL_S = 5.0
@@ -238,7 +239,7 @@ class PeeringPlugin(NodePlugin):
         return {
             "peers": self.network.peer_count,
             "syncing": self.network.syncing,
-            "sync": SyncStatus(progress.target_height, progress.downloaded),
+            "sync": SyncProgress(progress.target_height, progress.downloaded),
             "node_id": self.network.node_id,
         }
 

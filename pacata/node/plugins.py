@@ -14,8 +14,9 @@ Rules:
   `BlockDisconnected` (tip first) before the `BlockConnected`s. `on_event` must not block nor
   call back into the service's ways into the ledger; an exception from it is logged and stops
   the node, as a failed task does.
-- `status_fields` contributes fields of `GET /api/status` (names of `NodeStatus` fields);
-  `endpoints` contributes API routes, which the router and the OpenAPI document both take.
+- `status_fields` contributes fields of `GET /api/status` (names of the fields of
+  `pacata.rpc.results.StatusInfo`); `endpoints` contributes API routes, which the router and
+  the OpenAPI document both take.
 - A plugin starts tasks with `host.add_task`: they end with the service.
 """
 
@@ -93,7 +94,7 @@ class NodePlugin:
         """A chain or mempool event (see the module rules)."""
 
     def status_fields(self) -> Mapping[str, object]:
-        """Fields of `NodeStatus` this plugin reports."""
+        """Fields of the status (`StatusInfo`) this plugin reports."""
         return {}
 
     def endpoints(self) -> tuple[Endpoint, ...]:

@@ -23,7 +23,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pacata import __version__
@@ -43,6 +42,7 @@ from pacata.node.plugins import (
     TransactionAdmitted,
 )
 from pacata.node.producer import ProductionLoop
+from pacata.rpc.results import StatusInfo
 
 P = TypeVar("P", bound=NodePlugin)
 
@@ -55,47 +55,6 @@ HASH_PREFIX_DIGITS = 12
 
 class ProducerUnavailable(PacataError):
     """Production was asked for, but this node has no producer keys."""
-
-
-@dataclass(frozen=True, slots=True)
-class SyncStatus:
-    """Sync progress: the best height peers showed us, and blocks downloaded since start."""
-
-    target_height: int = 0
-    downloaded: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DhtStatus:
-    """The DHT on the node's UDP port: nodes in its routing table, values held here."""
-
-    contacts: int = 0
-    records: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class NodeStatus:
-    """What `GET /api/status` reports."""
-
-    chain_id: str
-    height: int
-    tip: bytes
-    tip_slot: int
-    tip_timestamp_ms: int
-    genesis: bytes
-    mempool_size: int
-    mempool_bytes: int
-    producing: bool
-    producer: str | None
-    version: str
-    time_ms: int
-    # Reported by plugins (the peer network, discovery); these defaults without them.
-    peers: int = 0
-    syncing: bool = False
-    sync: SyncStatus = field(default_factory=SyncStatus)
-    node_id: bytes | None = None
-    reflexive_address: str | None = None
-    dht: DhtStatus = field(default_factory=DhtStatus)
 
 
 class NodeService:
@@ -344,15 +303,15 @@ class NodeService:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def status(self) -> NodeStatus:
+    def status(self) -> StatusInfo:
         tip = self.chain.tip
         producer = None
         if self.production is not None:
-            producer = str(self.production.keys.account.address)
+            producer = self.production.keys.account.address
         fields: dict[str, Any] = {}
         for plugin in self.plugins:
             fields.update(plugin.status_fields())
-        return NodeStatus(
+        return StatusInfo(
             chain_id=self.chain.params.chain_id,
             height=tip.height,
             tip=tip.hash,
