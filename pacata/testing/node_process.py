@@ -3,7 +3,8 @@
 `write_test_genesis` writes a genesis file (the devnet's accounts, a chain id of its own, a
 timestamp of our choosing, the first accounts bonded as producers); `write_producer_key` gives a
 data directory the keys of one of those producers; `NodeProcess` starts `python -m
-pacata.node.daemon` with its own data directory, API and peer ports, waits for conditions with
+pacata.node.daemon` on a genesis file or the shipped devnet (`genesis=None`), with its own data
+directory, API and peer ports, waits for conditions with
 deadlines (never a bare sleep), and is always killed and reaped by `stop`/`close`.
 """
 
@@ -17,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,7 +79,7 @@ class NodeProcess:
         self,
         name: str,
         *,
-        genesis: Path,
+        genesis: Path | None,
         datadir: Path,
         listen: str,
         rpc_host: str = "127.0.0.1",
@@ -88,6 +89,7 @@ class NodeProcess:
         log_dir: Path,
         wrapper: Sequence[str] = (),
         extra: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.datadir = datadir
@@ -99,8 +101,7 @@ class NodeProcess:
             sys.executable,
             "-m",
             "pacata.node.daemon",
-            "--genesis",
-            str(genesis),
+            *(("--devnet",) if genesis is None else ("--genesis", str(genesis))),
             "--datadir",
             str(datadir),
             "--rpc",
@@ -112,7 +113,12 @@ class NodeProcess:
             *extra,
         ]
         with self.log_path.open("ab") as output:
-            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=None if env is None else dict(env),
+            )
 
     # -- API ------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from pacata.testing.node_process import free_port
+from pacata.testing.node_process import NodeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -91,11 +90,11 @@ def test_the_pages_have_runnable_examples() -> None:
 
 @dataclass
 class Devnet:
-    process: subprocess.Popen[bytes]
-    port: int
-    datadir: Path
+    """A `pacatad --devnet` whose data directory is the default one under `HOME`, and the
+    environment the examples run in."""
+
+    node: NodeProcess
     env: dict[str, str]
-    log: Path
 
 
 @contextmanager
@@ -106,47 +105,24 @@ def devnet(tmp_path: Path) -> Iterator[Devnet]:
     env["HOME"] = str(home)
     datadir = home / ".local" / "share" / "pacata" / "pacata-devnet-1"
     env["DATADIR"] = str(datadir)
-    port = free_port()
-    log = tmp_path / "pacatad.log"
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pacata.node.daemon",
-                "--devnet",
-                "--rpc",
-                f"127.0.0.1:{port}",
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-    node = Devnet(process, port, datadir, env, log)
+    node = NodeProcess(
+        "pacatad",
+        genesis=None,
+        datadir=datadir,
+        listen="127.0.0.1:0",
+        produce=True,
+        log_dir=tmp_path,
+        env=env,
+    )
     try:
-        _wait(node, "its first block", lambda: "block 1 " in log.read_text())
-        yield node
+        node.wait_for("its first block", lambda: "block 1 " in node.log_text() or None)
+        yield Devnet(node, env)
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=DEADLINE_S)
-
-
-def _wait(node: Devnet, what: str, condition: Any) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if node.process.poll() is not None:
-            pytest.fail(f"pacatad exited waiting for {what}:\n{node.log.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {DEADLINE_S} s:\n{node.log.read_text()}")
-        time.sleep(0.05)
+        node.close()
 
 
 def run(example: Example, node: Devnet) -> str:
-    code = example.code.replace(DOCS_PORT, f"127.0.0.1:{node.port}")
+    code = example.code.replace(DOCS_PORT, f"127.0.0.1:{node.node.rpc_port}")
     if example.language == "sh":
         command = ["bash", "-e", "-o", "pipefail", "-c", code]
     elif example.language == "python":
@@ -200,4 +176,5 @@ def test_the_runnable_examples_run_as_written(page: str, tmp_path: Path) -> None
                 f"{example}: the answer lacks {missing_keys(documented, answer)}: {output}"
             )
         if "/api/admin/stop" in found[-1].code:
-            _wait(node, "the stop the example asked for", lambda: node.process.poll() == 0)
+            # The page's last example stopped the node: it exits, cleanly.
+            assert node.node.process.wait(timeout=DEADLINE_S) == 0

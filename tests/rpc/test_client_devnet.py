@@ -7,10 +7,7 @@ Every wait polls with a deadline; the process is always killed and reaped.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,7 +18,7 @@ from pacata.chain.keys import PrivateKey
 from pacata.chain.transactions import Transfer, make_transaction
 from pacata.node.cookie import COOKIE_FILE
 from pacata.rpc import NodeUnreachable, RpcBadRequest, RpcNotFound, SyncNodeClient
-from pacata.testing.node_process import free_port
+from pacata.testing.node_process import NodeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -31,51 +28,25 @@ AMOUNT = 250_000_000
 T = TypeVar("T")
 
 
-class Devnet:
-    def __init__(self, process: subprocess.Popen[bytes], url: str, datadir: Path, log: Path):
-        self.process = process
-        self.url = url
-        self.datadir = datadir
-        self.log = log
-
-    def wait_for(self, what: str, probe: Callable[[], T | None]) -> T:
-        deadline = time.monotonic() + DEADLINE_S
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"pacatad exited waiting for {what}:\n{self.log.read_text()}")
-            try:
-                value = probe()
-            except NodeUnreachable:
-                value = None
-            if value is not None:
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {what} within {DEADLINE_S} s:\n{self.log.read_text()}")
-            time.sleep(0.05)
-
-
 @pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[Devnet]:
-    port = free_port()
-    datadir = tmp_path / "datadir"
-    log = tmp_path / "pacatad.log"
-    command = [
-        *(sys.executable, "-m", "pacata.node.daemon", "--devnet"),
-        *("--datadir", str(datadir), "--rpc", f"127.0.0.1:{port}", "--listen", "127.0.0.1:0"),
-    ]
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+def devnet(tmp_path: Path) -> Iterator[NodeProcess]:
+    node = NodeProcess(
+        "pacatad",
+        genesis=None,
+        datadir=tmp_path / "datadir",
+        listen="127.0.0.1:0",
+        produce=True,
+        log_dir=tmp_path,
+    )
     try:
-        yield Devnet(process, f"http://127.0.0.1:{port}", datadir, log)
+        node.wait_for("its first block", lambda: "block 1 " in node.log_text() or None)
+        yield node
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=DEADLINE_S)
+        node.close()
 
 
-def test_a_transfer_followed_to_confirmed_then_errors_and_a_clean_stop(devnet: Devnet) -> None:
-    with SyncNodeClient(devnet.url) as node:
-        devnet.wait_for("the first block", lambda: node.status().height or None)
+def test_a_transfer_followed_to_confirmed_then_errors_and_a_clean_stop(devnet: NodeProcess) -> None:
+    with SyncNodeClient(devnet.base) as node:
         status = node.status()
         assert status.chain_id == CHAIN_ID and status.producing
         sender, recipient = devnet_key(1), PrivateKey.generate().address
@@ -107,7 +78,7 @@ def test_a_transfer_followed_to_confirmed_then_errors_and_a_clean_stop(devnet: D
             node.account(PrivateKey.generate().address)
 
     token = (devnet.datadir / COOKIE_FILE).read_text().strip()
-    with SyncNodeClient(devnet.url, token=token) as admin:
+    with SyncNodeClient(devnet.base, token=token) as admin:
         assert admin.set_producing(False) is False
         assert admin.status().producing is False
         admin.stop()
