@@ -148,7 +148,9 @@ def describe_validation_errors(messages: Any, path: str = "") -> list[str]:
     if isinstance(messages, dict):
         lines: list[str] = []
         for key, value in messages.items():
-            lines += describe_validation_errors(value, f"{path}.{key}" if path else str(key))
+            # marshmallow files an error of the object itself under "_schema".
+            where = path if key == "_schema" and path else f"{path}.{key}" if path else str(key)
+            lines += describe_validation_errors(value, where)
         return lines
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return [f"{path}: {' '.join(messages)}"]

@@ -37,6 +37,7 @@ from pacata.errors import DocumentError, PacataError
 from pacata.json_fields import ParsedText, StrictBoolean, describe_validation_errors
 from pacata.node.hostport import HostPort
 from pacata.p2p.peers import PeerLimits
+from pacata.vpn.io.tun import check_interface_name
 
 DEFAULT_RPC_PORT = 9740
 DEFAULT_P2P_PORT = 9741
@@ -48,6 +49,7 @@ DEFAULT_MAX_OUTBOUND = PeerLimits().max_outbound
 MAX_OUTBOUND_LIMIT = 64
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEVNET = "devnet"
+DEFAULT_VPN_INTERFACE = "pacata0"
 # A shipped network's name is also a file name inside the package: no path separators.
 _NETWORK_NAME = validate.Regexp(r"[a-z0-9][a-z0-9.-]{0,31}\Z", error="not a network name")
 
@@ -76,6 +78,10 @@ class NodeConfig:
     produce: bool | None = None  # None: produce on the devnet only
     log_level: str = "info"
     config_file: Path | None = None
+    # The VPN side: the userspace WireGuard engine on the node's UDP port, serving the TUN
+    # interface `vpn_interface` (needs CAP_NET_ADMIN).
+    vpn: bool = False
+    vpn_interface: str = DEFAULT_VPN_INTERFACE
 
     @property
     def produces(self) -> bool:
@@ -136,6 +142,20 @@ def _host_port(*, allow_port_zero: bool = False) -> ParsedText:
     return ParsedText(HostPort, parse, what="HOST:PORT")
 
 
+def _checked_interface_name(name: str) -> str:
+    try:
+        return check_interface_name(name)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class _VpnSchema(Schema):
+    error_messages = {"type": "must be a table ([vpn])"}  # noqa: RUF012 (marshmallow's API)
+
+    enabled = StrictBoolean()
+    interface = fields.String(validate=_checked_interface_name)
+
+
 class _ConfigFileSchema(Schema):
     devnet = StrictBoolean()
     network = fields.String(validate=_NETWORK_NAME)
@@ -147,6 +167,7 @@ class _ConfigFileSchema(Schema):
     max_outbound = fields.Integer(strict=True, validate=validate.Range(0, MAX_OUTBOUND_LIMIT))
     produce = StrictBoolean()
     log_level = fields.String(validate=validate.OneOf(LOG_LEVELS))
+    vpn = fields.Nested(_VpnSchema)
 
     @validates_schema
     def _one_network(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -206,6 +227,13 @@ def _flag_max_outbound(text: str) -> int:
     return int(text)
 
 
+def _flag_interface(text: str) -> str:
+    try:
+        return check_interface_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _flag_path(text: str) -> Path:
     if not text:
         raise argparse.ArgumentTypeError("empty path")
@@ -263,6 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="make blocks (default: on for --devnet, off otherwise)",
     )
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
+    vpn = parser.add_argument_group("VPN")
+    vpn.add_argument(
+        "--vpn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the WireGuard side on the node's UDP port (needs CAP_NET_ADMIN; default off)",
+    )
+    vpn.add_argument(
+        "--vpn-interface",
+        type=_flag_interface,
+        metavar="IFACE",
+        help=f"the VPN's TUN interface (default {DEFAULT_VPN_INTERFACE})",
+    )
     parser.add_argument("--version", action="version", version=f"pacatad {__version__}")
     return parser
 
@@ -290,10 +331,12 @@ def load_config(argv: Sequence[str]) -> NodeConfig:
             genesis_file=file_values.get("genesis"),
         )
 
-    def setting(flag: Any, key: str, default: Any) -> Any:
+    file_vpn: dict[str, Any] = file_values.get("vpn", {})
+
+    def setting(flag: Any, key: str, default: Any, table: dict[str, Any] = file_values) -> Any:
         if flag is not None:
             return flag
-        return file_values.get(key, default)
+        return table.get(key, default)
 
     return replace(
         config,
@@ -304,4 +347,6 @@ def load_config(argv: Sequence[str]) -> NodeConfig:
         max_outbound=setting(flags.max_outbound, "max_outbound", DEFAULT_MAX_OUTBOUND),
         produce=setting(flags.produce, "produce", None),
         log_level=setting(flags.log_level, "log_level", "info"),
+        vpn=setting(flags.vpn, "enabled", False, file_vpn),
+        vpn_interface=setting(flags.vpn_interface, "interface", DEFAULT_VPN_INTERFACE, file_vpn),
     )

@@ -3,11 +3,13 @@
 Start-up, in order: flags and config file → logging → genesis → data directory → LevelDB store
 → `Chain` → `Mempool` → `NodeService` (with the production loop) → the peer-to-peer service
 (node key, `--listen`, bootnodes) → admin cookie → HTTP API → peers listened for and dialed,
-the UDP port opened (STUN, the DHT) → the "ready" line on standard output (`Pacata devnet
+with `--vpn` the WireGuard interface on the UDP port (pacata/node/vpn_plugin.py), the UDP port's
+STUN and DHT → the "ready" line on standard output (`Pacata devnet
 ready: API http://…/api/status`).
 
 Shutdown, on SIGINT, SIGTERM or `POST /api/admin/stop`, in order: stop producing and the
-other tasks → say goodbye to the peers, stop listening, close the UDP port → close the HTTP
+other tasks → say goodbye to the peers, stop listening, close the UDP port (and the VPN
+interface) → close the HTTP
 server → remove the cookie → close the store. Every block is written in one atomic batch and
 nothing is half-made at an await, so the store is consistent at any instant and a restart
 continues from the tip.
@@ -49,6 +51,7 @@ from pacata.node.plugins import PluginError
 from pacata.node.producer_keys import PRODUCER_KEY_FILE, devnet_producer_keys, load_producer_keys
 from pacata.node.service import NodeService
 from pacata.node.signature_process import default_verifier
+from pacata.node.vpn_plugin import VpnPlugin
 
 CHAIN_DIRECTORY = "chain"
 # The mempool's journal: a LevelDB of its own, written without fsync (docs/operations.md).
@@ -233,7 +236,10 @@ async def _serve(
         _warn_if_cannot_win(chain, keys)
     peering = PeeringPlugin(service, config, genesis, datadir)
     service.add_plugin(peering)
-    service.add_plugin(DiscoveryPlugin(peering))
+    vpn = VpnPlugin(peering, config) if config.vpn else None
+    if vpn is not None:
+        service.add_plugin(vpn)
+    service.add_plugin(DiscoveryPlugin(peering, vpn))
     try:
         cookie = AdminCookie.create(datadir)
     except OSError as exc:

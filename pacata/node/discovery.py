@@ -53,7 +53,7 @@ from pacata.p2p.dht import DhtConfig, DhtNode
 from pacata.p2p.peers import DialAddress
 from pacata.p2p.records import NodeRecord, newer_record_value, validate_record_value
 from pacata.p2p.udp_address import Address, normalize_address
-from pacata.p2p.udp_endpoint import UdpEndpoint
+from pacata.p2p.udp_endpoint import DatagramSender, UdpEndpoint
 
 ROUND_INTERVAL_S = 5.0
 REJOIN_INTERVAL_S = 30.0
@@ -122,9 +122,18 @@ class NodeDiscovery:
     async def start(self, host: str, port: int) -> None:
         """Binds the UDP port; `OSError` if it cannot be bound."""
         await self.udp.start(host, port)
-        bound_host, bound_port = self.udp.local_address
+        self._set_local(*self.udp.local_address)
+
+    def attach(self, send: DatagramSender, host: str, port: int) -> None:
+        """Runs on a UDP port owned elsewhere (the VPN engine's), reached at (host, port):
+        `send` puts a datagram on it, and its owner hands every datagram that is not its own
+        to `self.udp.receive_threadsafe`."""
+        self.udp.attach(send)
+        self._set_local(host, port)
+
+    def _set_local(self, host: str, port: int) -> None:
         try:
-            self._local = normalize_address(bound_host, bound_port)
+            self._local = normalize_address(host, port)
         except ValueError:
             self._local = None
 

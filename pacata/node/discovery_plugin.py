@@ -5,6 +5,10 @@ Rules:
 - It starts after the peering plugin (whose key, bootnodes, port and record it uses). A UDP port
   that cannot be bound is a warning, not a failure: the TCP side works without it, and the
   status and `GET /api/dht/records/…` say that no DHT runs.
+- When the VPN plugin runs, the port is its engine's: this plugin binds nothing, sends through
+  the engine's socket and gets from it every datagram that is not WireGuard's (the engine's
+  inbound thread hands them over to the event loop). It starts after the VPN plugin and stops
+  before it, taking its handler off the engine first.
 - It publishes the node's record at start and every record the peering plugin signs later; it
   hears of every peer the TCP side connects to, and hands the reflexive address STUN finds to
   the peering plugin (which may sign a new record).
@@ -21,6 +25,7 @@ from pacata.node.hostport import HostPort
 from pacata.node.metrics import Gauge, MetricsRegistry
 from pacata.node.peering import PeeringPlugin
 from pacata.node.plugins import NodePlugin, PluginHost
+from pacata.node.vpn_plugin import VpnPlugin
 from pacata.p2p.network import PeerSession
 from pacata.rpc.results import DhtCounts
 
@@ -30,8 +35,9 @@ log = logging.getLogger("pacata.node.p2p")
 class DiscoveryPlugin(NodePlugin):
     name = "discovery"
 
-    def __init__(self, peering: PeeringPlugin) -> None:
+    def __init__(self, peering: PeeringPlugin, vpn: VpnPlugin | None = None) -> None:
         self.peering = peering
+        self.vpn = vpn
         self.discovery: NodeDiscovery | None = None  # while the UDP port is open
 
     def register(self, host: PluginHost, metrics: MetricsRegistry) -> None:
@@ -56,11 +62,16 @@ class DiscoveryPlugin(NodePlugin):
         discovery = NodeDiscovery(
             peering.key, peering.bootnodes, on_reflexive=peering.set_reflexive
         )
-        try:
-            await discovery.start(peering.config.listen.host, peering.port)
-        except OSError as exc:
-            log.warning("no UDP port %d (STUN, DHT): %s", peering.port, exc.strerror)
-            return
+        engine = None if self.vpn is None else self.vpn.shared_port
+        if engine is not None:
+            discovery.attach(engine.send_datagram, peering.config.listen.host, peering.port)
+            engine.set_datagram_handler(discovery.udp.receive_threadsafe)
+        else:
+            try:
+                await discovery.start(peering.config.listen.host, peering.port)
+            except OSError as exc:
+                log.warning("no UDP port %d (STUN, DHT): %s", peering.port, exc.strerror)
+                return
         self.discovery = discovery
         peering.network.peer_listeners.append(self._on_peer)
         peering.record_listeners.append(discovery.publish)
@@ -68,6 +79,9 @@ class DiscoveryPlugin(NodePlugin):
         self.host.add_task(discovery.run(), "discovery")
 
     async def stop(self) -> None:
+        engine = None if self.vpn is None else self.vpn.shared_port
+        if engine is not None:
+            engine.set_datagram_handler(None)
         if self.discovery is not None:
             self.discovery.close()
             self.discovery = None

@@ -1,10 +1,10 @@
 """The node's peer-to-peer plugin: identity, the network engine on TLS, and sync progress.
 
-`PeeringPlugin` is a `NodePlugin` (pacata/node/plugins.py). Start-up: the node key (`node.key`
-in the data directory: 32 secret bytes in hex, made at first start with mode 0600), a signed
-node record (endpoints: the `--listen` address for TCP and the same port for UDP), the
-`PeerNetwork` over
-the service's chain and mempool, the TLS transport listening on `--listen` and dialing the
+`PeeringPlugin` is a `NodePlugin` (pacata/node/plugins.py). Start-up: the node's keys
+(`node.key` and `wireguard.key` in the data directory, made at the first start:
+pacata/node/key_files.py), a signed node record (endpoints: the `--listen` address for TCP and
+the same port for UDP; the WireGuard public key), the `PeerNetwork` over the service's chain and
+mempool, the TLS transport listening on `--listen` and dialing the
 genesis file's `bootnodes` and every `--bootnode` (at most `--max-outbound` at once). The UDP
 port with the same number (STUN and the DHT) is the discovery plugin's
 (`pacata/node/discovery_plugin.py`), which hears of every peer this one connects to
@@ -32,26 +32,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pacata.chain.blocks import Block
 from pacata.chain.chain import ChainUpdate
 from pacata.chain.genesis import Genesis
-from pacata.chain.hashing import tagged_hash
-from pacata.chain.keys import PrivateKey
 from pacata.chain.transactions import Transaction
 from pacata.node.config import ConfigError, NodeConfig
 from pacata.node.hostport import HostPort
+from pacata.node.key_files import load_or_create_node_key, load_or_create_wireguard_key
 from pacata.node.metrics import Gauge, MetricsRegistry
 from pacata.node.plugins import (
     BlockConnected,
@@ -70,37 +66,12 @@ from pacata.p2p.peers import DialAddress, PeerLimits
 from pacata.p2p.records import MAX_HOST_BYTES, Endpoint, NodeRecord, Transport
 from pacata.p2p.udp_address import Address, normalize_address
 from pacata.rpc.results import SyncProgress
+from pacata.vpn.wireguard import x25519_public_key
 
-NODE_KEY_FILE = "node.key"
 PROGRESS_LOG_INTERVAL_S = 5.0
 PROGRESS_REFRESH_S = 0.5
-_WIREGUARD_KEY_TAG = b"pacata/node-wireguard-key/v1"
 
 log = logging.getLogger("pacata.node.p2p")
-
-
-def load_or_create_node_key(datadir: Path) -> PrivateKey:
-    """The node's secp256k1 identity key from `node.key`, made at the first start."""
-    path = datadir / NODE_KEY_FILE
-    if not path.exists():
-        key = PrivateKey.generate()
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as stream:
-            stream.write(key.secret.hex() + "\n")
-        log.info("made a new node key in %s", path)
-        return key
-    try:
-        return PrivateKey(bytes.fromhex(path.read_text(encoding="ascii").strip()))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a node key (64 hex digits): {exc}") from None
-
-
-def wireguard_public_key(node_key: PrivateKey) -> bytes:
-    """The X25519 key the record advertises, derived from the node key until the VPN plugin
-    brings its own."""
-    secret = tagged_hash(_WIREGUARD_KEY_TAG, node_key.secret)
-    public = X25519PrivateKey.from_private_bytes(secret).public_key()
-    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 class ServiceLedger(ChainLedger):
@@ -158,6 +129,10 @@ class PeeringPlugin(NodePlugin):
         self.service = service
         self.config = config
         self.key = load_or_create_node_key(datadir)
+        # The record advertises it whether or not this node runs its VPN side (the VPN plugin
+        # serves its interface with it).
+        self.wireguard_secret = load_or_create_wireguard_key(datadir)
+        self.wireguard_key = x25519_public_key(self.wireguard_secret)
         listen = config.listen
         if len(listen.host.encode("utf-8")) > MAX_HOST_BYTES:
             raise ConfigError(
@@ -167,7 +142,7 @@ class PeeringPlugin(NodePlugin):
             self.key,
             service.clock.now_ms(),
             record_endpoints(listen.host, listen.port) if listen.port else (),
-            wireguard_public_key(self.key),
+            self.wireguard_key,
         )
         network_config = NetworkConfig(
             self.key, self.record, peers=PeerLimits(max_outbound=config.max_outbound)
@@ -255,7 +230,7 @@ class PeeringPlugin(NodePlugin):
         """Signs a record with `endpoints` and a higher sequence number, for the hellos to come
         and the listeners."""
         seq = max(self.service.clock.now_ms(), self.record.seq + 1)
-        self.record = NodeRecord.create(self.key, seq, endpoints, wireguard_public_key(self.key))
+        self.record = NodeRecord.create(self.key, seq, endpoints, self.wireguard_key)
         self.network.config = replace(self.network.config, record=self.record)
         for listener in self.record_listeners:
             listener(self.record)

@@ -39,6 +39,7 @@ from pacata.node.plugins import (
     BlockDisconnected,
     NodeEvent,
     NodePlugin,
+    PluginError,
     TransactionAdmitted,
 )
 from pacata.node.producer import ProductionLoop
@@ -179,7 +180,10 @@ class NodeService:
             self._failed(f"task {task.get_name()}", error)
 
     def _failed(self, what: str, error: BaseException) -> None:
-        service_log.critical("%s failed; stopping the node", what, exc_info=error)
+        if isinstance(error, PluginError):  # a plugin's own report: the reason, no traceback
+            service_log.critical("%s failed: %s; stopping the node", what, error)
+        else:
+            service_log.critical("%s failed; stopping the node", what, exc_info=error)
         if self.failure is None:
             self.failure = error
         self.request_shutdown()

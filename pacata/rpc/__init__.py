@@ -28,6 +28,7 @@ from pacata.rpc.results import (
     SyncProgress,
     TransactionInfo,
     Unbonding,
+    VpnInfo,
 )
 
 __all__ = [
@@ -49,4 +50,5 @@ __all__ = [
     "SyncProgress",
     "TransactionInfo",
     "Unbonding",
+    "VpnInfo",
 ]

@@ -37,6 +37,18 @@ class DhtCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class VpnInfo:
+    """The node's WireGuard interface, when its VPN side runs."""
+
+    interface: str
+    public_key: bytes
+    listen_port: int
+    peers: int = 0
+    rx_bytes: int = 0  # over every peer, since the interface came up
+    tx_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class StatusInfo:
     """`GET /api/status`: the node and its tip."""
 
@@ -58,6 +70,7 @@ class StatusInfo:
     node_id: bytes | None = None
     reflexive_address: str | None = None
     dht: DhtCounts = DhtCounts()
+    vpn: VpnInfo | None = None
 
     @classmethod
     def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
@@ -81,6 +94,7 @@ class StatusInfo:
             node_id=loaded.get("node_id"),
             reflexive_address=loaded.get("reflexive_address"),
             dht=DhtCounts(**loaded.get("dht", {})),
+            vpn=None if loaded.get("vpn") is None else VpnInfo(**loaded["vpn"]),
         )
 
 

@@ -339,6 +339,15 @@ class DhtSchema(Schema):
     records = fields.Integer(metadata={"description": "values held here, ours included"})
 
 
+class VpnSchema(Schema):
+    interface = fields.String(metadata={"description": "the TUN interface (`wg show` it)"})
+    public_key = HexBytes(metadata={"description": "the interface's X25519 key, as in the record"})
+    listen_port = fields.Integer(metadata={"description": "the node's UDP port, shared"})
+    peers = fields.Integer()
+    rx_bytes = fields.Integer(metadata={"description": "received from every peer since start"})
+    tx_bytes = fields.Integer(metadata={"description": "sent to every peer since start"})
+
+
 class StatusSchema(Schema):
     chain_id = fields.String()
     height = fields.Integer()
@@ -364,6 +373,11 @@ class StatusSchema(Schema):
         metadata={"description": "HOST:PORT our UDP port is seen at, learned by STUN from peers"},
     )
     dht = _nested(DhtSchema)
+    vpn = _nested(
+        VpnSchema,
+        allow_none=True,
+        metadata={"description": "the VPN side (`--vpn`); null when it does not run"},
+    )
 
 
 class EndpointSchema(Schema):

@@ -42,6 +42,8 @@ from pacata.vpn.wireguard import x25519_public_key
 
 UNDERLAY = ("10.231.0.1", "10.231.0.2")
 OVERLAY = ("10.232.0.1", "10.232.0.2")
+# The test's own namespace ↔ side N: 10.233.N.1 here, 10.233.N.2 there (`reach`).
+MANAGEMENT_PREFIX = "10.233"
 WIREGUARD_PORT = 51820
 TOOLS = ("ip", "wg", "wireguard-go", "iperf3", "ping")
 
@@ -151,6 +153,7 @@ class NamespaceLab:
     sockets: list[Path] = field(default_factory=list)
     key_directory: Path | None = None
     created: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.namespaces = (f"plab{self.tag}a", f"plab{self.tag}b")
@@ -184,6 +187,20 @@ class NamespaceLab:
             self.run(namespace, "ip", "addr", "add", f"{address}/24", "dev", f"{veth}{end}")
             self.run(namespace, "ip", "link", "set", f"{veth}{end}", "up")
 
+    def reach(self, side: int) -> str:
+        """Joins the test's own namespace to side `side` by a veth of its own, so that the
+        test reaches a daemon's API there; returns that side's address on it."""
+        namespace = self.namespaces[side]
+        here, there = f"pm{self.tag}{'ab'[side]}", f"pn{self.tag}{'ab'[side]}"
+        self.host("ip", "link", "add", here, "type", "veth", "peer", "name", there,
+                  "netns", namespace)  # fmt: skip
+        self.links.append(here)
+        self.host("ip", "addr", "add", f"{MANAGEMENT_PREFIX}.{side}.1/30", "dev", here)
+        self.host("ip", "link", "set", here, "up")
+        self.run(namespace, "ip", "addr", "add", f"{MANAGEMENT_PREFIX}.{side}.2/30", "dev", there)
+        self.run(namespace, "ip", "link", "set", there, "up")
+        return f"{MANAGEMENT_PREFIX}.{side}.2"
+
     def close(self) -> None:
         for process in self.processes:
             self.stop(process)
@@ -194,6 +211,9 @@ class NamespaceLab:
         for namespace in reversed(self.created):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
         self.created.clear()
+        for link in self.links:  # gone with its namespace's end; in case that failed
+            subprocess.run(["ip", "link", "del", link], capture_output=True, check=False)
+        self.links.clear()
         if self.key_directory is not None:
             shutil.rmtree(self.key_directory, ignore_errors=True)
             self.key_directory = None

@@ -348,3 +348,34 @@ def test_key_file_readable_by_others_is_used_with_a_warning(
     )
     load_producer_keys(path)
     assert "readable by other users" in caplog.text
+
+
+def test_the_vpn_side_from_flags_and_the_file(tmp_path: Path) -> None:
+    assert (load_config([]).vpn, load_config([]).vpn_interface) == (False, "pacata0")
+    path = write_config(tmp_path, '[vpn]\nenabled = true\ninterface = "wg-pacata"\n')
+    config = load_config(["--config", str(path)])
+    assert (config.vpn, config.vpn_interface) == (True, "wg-pacata")
+    config = load_config(["--config", str(path), "--no-vpn", "--vpn-interface", "p1"])
+    assert (config.vpn, config.vpn_interface) == (False, "p1")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[vpn]\ninterface = "a/b"\n', "config.toml: vpn.interface: invalid interface name"),
+        ('[vpn]\ninterface = "sixteen-bytes-xx"\n', "vpn.interface: invalid interface name"),
+        ('[vpn]\nenabled = "yes"\n', "config.toml: vpn.enabled: must be true or false"),
+        ("[vpn]\nport = 1\n", "config.toml: vpn.port: Unknown field."),
+        ("vpn = true\n", "config.toml: vpn: must be a table ([vpn])"),
+    ],
+)
+def test_a_bad_vpn_table_names_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(["--config", str(path)])
+    assert message in str(excinfo.value)
+
+
+def test_a_bad_vpn_interface_flag() -> None:
+    with pytest.raises(ConfigError, match="argument --vpn-interface: invalid interface name"):
+        load_config(["--vpn-interface", "a b"])

@@ -20,7 +20,6 @@ import pytest
 
 from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import PrivateKey, verify_signature
-from pacata.node.peering import wireguard_public_key
 from pacata.p2p import dht_messages as dht
 from pacata.p2p import messages as p2p
 from pacata.p2p.framing import FrameDecoder, encode_frame
@@ -121,11 +120,6 @@ DHT_BODIES: dict[str, Callable[[dict[str, Any]], dht.Body]] = {
     "STORE": lambda f: dht.Store(hx(f["key"]), record_ref(f["value"]).encode()),
     "STORED": lambda f: dht.Stored(hx(f["key"]), f["accepted"]),
 }
-
-
-@pytest.mark.parametrize("entry", VECTORS["node_wireguard_keys"], ids=lambda e: e["node_key"])
-def test_node_wireguard_key_vector(entry: dict[str, Any]) -> None:
-    assert wireguard_public_key(key_of(entry["node_key"])).hex() == entry["wireguard_public_key"]
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from pacata.rpc import (
     RpcUnavailable,
     SyncNodeClient,
     SyncProgress,
+    VpnInfo,
 )
 from pacata.rpc.schemas import StatusSchema
 from pacata.testing import ChainFactory
@@ -358,8 +359,17 @@ def test_an_error_without_the_json_form_keeps_its_text() -> None:
 
 def test_an_answer_with_more_fields_than_the_client_knows_is_taken(node: Node) -> None:
     answer = StatusSchema().dump(node.service.status())  # what the node answers today
-    answer["vpn"] = {"tunnels": 3}  # and what a newer one may add
+    answer["traversal"] = {"punched": 3}  # and what a newer one may add
     answer["sync"]["eta_seconds"] = 12
+    answer["vpn"] = {
+        "interface": "pacata0",
+        "public_key": "ab" * 32,
+        "listen_port": 9741,
+        "peers": 2,
+        "rx_bytes": 10,
+        "tx_bytes": 20,
+        "handshakes": 7,
+    }
 
     async def newer(request: web.Request) -> web.StreamResponse:
         return web.json_response(answer)
@@ -372,6 +382,7 @@ def test_an_answer_with_more_fields_than_the_client_knows_is_taken(node: Node) -
 
     status = asyncio.run(main())
     assert status.height == 3 and status.sync == SyncProgress(0, 0)
+    assert status.vpn == VpnInfo("pacata0", bytes([0xAB]) * 32, 9741, 2, 10, 20)
 
 
 def test_a_submission_acknowledged_under_another_id_is_invalid() -> None:

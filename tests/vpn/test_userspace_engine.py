@@ -457,3 +457,44 @@ def test_a_handshake_flood_is_answered_with_cookies() -> None:
     finally:
         engine.close()
         tun.close()
+
+
+def test_a_pinned_key_and_port_refuse_changes_but_peers_still_apply(
+    pair: tuple[Node, Node],
+) -> None:
+    # As pacatad pins them: its record advertises both, and its other protocols share the port.
+    alice, bob = pair
+    port = alice.engine.listen_port
+    alice.engine.pin_identity("pacatad")
+    for change in (
+        InterfaceChange(listen_port=port + 1 if port < 65535 else port - 1),
+        InterfaceChange(private_key=os.urandom(32)),
+        InterfaceChange(private_key=NO_KEY),
+    ):
+        with pytest.raises(ConfigurationError, match="are pacatad's") as caught:
+            alice.engine.apply(change)
+        assert caught.value.code == errno.EPERM
+    assert alice.engine.listen_port == port
+    assert alice.engine.status().private_key == alice.private_key
+    # The same values, and everything else, still apply.
+    alice.engine.apply(InterfaceChange(private_key=alice.private_key, listen_port=port))
+    alice.engine.apply(InterfaceChange(peers=(peer_change(bob, persistent_keepalive=25),)))
+    alice.tun.inject(ipv4_packet(b"still up", "10.0.0.1", "10.0.0.2"))
+    assert bob.tun.delivered()[20:] == b"still up"
+
+
+def test_an_engine_made_on_a_port_listens_there() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tun, second = SocketPairTun("fake-port"), SocketPairTun("fake-taken")
+    engine = UserspaceEngine(tun.device, port=port)
+    try:
+        assert engine.listen_port == port
+        with pytest.raises(OSError) as caught:
+            UserspaceEngine(second.device, port=port)
+        assert caught.value.errno == errno.EADDRINUSE
+    finally:
+        engine.close()
+        tun.close()
+        second.close()

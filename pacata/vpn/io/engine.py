@@ -137,6 +137,7 @@ class UserspaceEngine:
         on_closed: Callable[[], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        port: int = 0,
     ) -> None:
         self.options = options or EngineOptions()
         self.tun = tun
@@ -152,7 +153,8 @@ class UserspaceEngine:
         self._fwmark = 0
         self._peers: dict[bytes, _PeerSettings] = {}
         self._routes = AllowedIPs()
-        self._udp = UdpPort(0, gso=self.options.udp_gso, gro=self.options.udp_gro)
+        self._udp = UdpPort(port, gso=self.options.udp_gso, gro=self.options.udp_gro)
+        self._owner: str | None = None
         self._socket_changed = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._stop_signal = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._datagram_handler: DatagramHandler | None = None
@@ -245,10 +247,25 @@ class UserspaceEngine:
 
     # -- configuration ------------------------------------------------------------------------
 
+    def pin_identity(self, owner: str) -> None:
+        """From now on the private key and the port are `owner`'s: a change to either (from
+        `wg set`, say) is refused with EPERM. pacatad pins them, because its node record
+        advertises both and its other protocols share the port."""
+        self._owner = owner
+
     def apply(self, change: InterfaceChange) -> None:
         """Applies a configuration change (see `pacata/vpn/config.py`); raises
-        `ConfigurationError` (EADDRINUSE when the port is taken)."""
+        `ConfigurationError` (EADDRINUSE when the port is taken, EPERM for a pinned key or
+        port)."""
         with self._lock:
+            if self._owner is not None and (
+                change.private_key not in (None, self._private_key)
+                or change.listen_port not in (None, self._udp.port)
+            ):
+                raise ConfigurationError(
+                    f"the private key and port of {self.tun.name} are {self._owner}'s",
+                    errno.EPERM,
+                )
             keepalives: list[bytes] = []
             if change.private_key is not None:
                 self._set_private_key(change.private_key)

@@ -41,16 +41,18 @@ class UserspaceTunnel:
         serve_uapi: bool = False,
         socket_directory: Path = SOCKET_DIRECTORY,
         on_closed: Callable[[], None] | None = None,
+        port: int = 0,
     ) -> UserspaceTunnel:
-        """Creates the TUN interface `name` (MTU 1420 unless told), starts the engine and, with
-        `serve_uapi`, the configuration socket. Everything created is released on failure."""
+        """Creates the TUN interface `name` (MTU 1420 unless told), starts the engine (its
+        socket on UDP `port`; 0: any free port) and, with `serve_uapi`, the configuration
+        socket. Everything created is released on failure."""
         options = options or EngineOptions(mtu=mtu or DEFAULT_MTU)
         tun = open_tun(name, offload=offload, tso=tso)
         engine: UserspaceEngine | None = None
         server: UapiServer | None = None
         try:
             links.set_mtu(tun.name, mtu or options.mtu)
-            engine = UserspaceEngine(tun, options=options, on_closed=on_closed)
+            engine = UserspaceEngine(tun, options=options, on_closed=on_closed, port=port)
             if serve_uapi:
                 server = UapiServer(tun.name, engine, directory=socket_directory)
                 server.start()

@@ -60,7 +60,6 @@ from pacata.chain.transactions import (
 )
 from pacata.chain.transitions import channel_id_of
 from pacata.chain.verifier import InlineVerifier
-from pacata.node.peering import wireguard_public_key
 from pacata.p2p import dht_messages as dht
 from pacata.p2p import messages as p2p
 from pacata.p2p.framing import encode_frame
@@ -96,7 +95,6 @@ TAGS: list[tuple[str, str, str]] = [
     ("pacata.p2p.messages", "_HELLO_SIGNING_TAG", "p2p"),
     ("pacata.p2p.dht_messages", "_SIGNING_TAG", "p2p"),
     ("pacata.p2p.tls", "ISSUER_SEED_TAG", "p2p"),
-    ("pacata.node.peering", "_WIREGUARD_KEY_TAG", "node"),
 ]
 
 
@@ -612,14 +610,14 @@ def p2p_vectors() -> dict[str, Any]:
             Endpoint(Transport.UDP, "198.51.100.1", 51820),
             Endpoint(Transport.TCP, "node1.example.org", 443),
         ),
-        wireguard_public_key(node),
+        x25519_public(f"{node_label} wireguard"),
         relay=False,
     )
     other_record = NodeRecord.create(
         other,
         2**40,
         (Endpoint(Transport.UDP, "2001:db8::2", 51820),),
-        wireguard_public_key(other),
+        x25519_public(f"{other_label} wireguard"),
         relay=True,
     )
     header, _ = evidence_headers(account(5), slot=42, height=40)
@@ -747,10 +745,6 @@ def p2p_vectors() -> dict[str, Any]:
             }
         )
     return {
-        "node_wireguard_keys": [
-            {"node_key": label, "wireguard_public_key": wireguard_public_key(key(label)).hex()}
-            for label in (node_label, other_label)
-        ],
         "node_records": [
             record_fields(record, node_label),
             record_fields(other_record, other_label),
