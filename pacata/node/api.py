@@ -27,29 +27,31 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from marshmallow import Schema
-from marshmallow import ValidationError as SchemaError
 
 from pacata import __version__
 from pacata.chain.blocks import Block
 from pacata.chain.keys import Address
 from pacata.chain.state import Account, Namespace, state_key, tree_key, value_hash
 from pacata.chain.transactions import Transaction
-from pacata.documents import decode_utf8, parse_json
 from pacata.errors import (
     DecodeError,
-    DocumentError,
     NotFound,
-    PacataError,
     RecordNotFound,
     TransactionNotFound,
     ValidationError,
 )
-from pacata.json_fields import describe_validation_errors
 from pacata.node.discovery import DhtUnavailable
 from pacata.node.discovery_plugin import DiscoveryPlugin
-from pacata.node.endpoints import Endpoint, Handler, bind_handlers, check_unique
-from pacata.node.http_log import HTTP_LOG, one_line_reason
+from pacata.node.endpoints import (
+    BadRequest,
+    Endpoint,
+    Handler,
+    bind_handlers,
+    check_unique,
+    json_body,
+    json_response,
+)
+from pacata.node.http_log import HTTP_LOG
 from pacata.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from pacata.node.peering import PeeringPlugin
 from pacata.node.service import NodeService, ProducerUnavailable
@@ -91,14 +93,6 @@ _HEIGHT = re.compile(r"[0-9]{1,19}")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
-class BadRequest(PacataError):
-    """A request's parameter or body is malformed; the message names it."""
-
-
-def _json(schema: type[Schema], data: Any, status: int = 200) -> web.Response:
-    return web.json_response(schema().dump(data), status=status)
-
-
 def _error(status: int, reason: str, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.json_response({"error": reason}, status=status, headers=headers)
 
@@ -135,35 +129,17 @@ def _path_hash(request: web.Request, name: str) -> bytes:
     return bytes.fromhex(text)
 
 
-async def _json_body(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
-    try:
-        raw = await request.read()
-    except web.RequestPayloadError as exc:  # a broken gzip or deflate body
-        raise BadRequest(f"the body cannot be read: {one_line_reason(exc)}") from None
-    except ConnectionResetError:  # the client went away mid-body: its fault, not ours
-        raise BadRequest("the client closed the connection before the body ended") from None
-    try:
-        document = parse_json(decode_utf8(raw))
-    except DocumentError as exc:
-        raise BadRequest(f"the body is {exc}") from None
-    try:
-        loaded: dict[str, Any] = schema().load(document)
-    except SchemaError as exc:
-        raise BadRequest("; ".join(describe_validation_errors(exc.messages))) from None
-    return loaded
-
-
 # -- the node -------------------------------------------------------------------------------
 
 
 async def get_status(request: web.Request) -> web.StreamResponse:
-    return _json(StatusSchema, _service(request).status())
+    return json_response(StatusSchema, _service(request).status())
 
 
 async def get_peers(request: web.Request) -> web.StreamResponse:
     peering = _service(request).find_plugin(PeeringPlugin)
     if peering is None:
-        return _json(PeersSchema, {"count": 0, "peers": [], "bans": [], "bans_total": 0})
+        return json_response(PeersSchema, {"count": 0, "peers": [], "bans": [], "bans_total": 0})
     network = peering.network
     now = time.monotonic()  # the peer network's clock (asyncio's loop.time())
     bans = [
@@ -176,7 +152,7 @@ async def get_peers(request: web.Request) -> web.StreamResponse:
         "bans": bans,
         "bans_total": network.peers.bans_total,
     }
-    return _json(PeersSchema, view)
+    return json_response(PeersSchema, view)
 
 
 async def get_dht_record(request: web.Request) -> web.StreamResponse:
@@ -204,7 +180,7 @@ async def get_dht_record(request: web.Request) -> web.StreamResponse:
         "source": "local" if found.local else "network",
         "hops": found.hops,
     }
-    return _json(DhtRecordSchema, view)
+    return json_response(DhtRecordSchema, view)
 
 
 async def get_openapi(request: web.Request) -> web.StreamResponse:
@@ -237,7 +213,9 @@ async def list_blocks(request: web.Request) -> web.StreamResponse:
     before = _query_int(request, "before", chain.height + 1, 0, 2**63 - 1)
     top = min(before - 1, chain.height)
     heights = range(top, max(top - limit, -1), -1)
-    return _json(BlockListSchema, {"blocks": [_block_summary(chain.block_at(h)) for h in heights]})
+    return json_response(
+        BlockListSchema, {"blocks": [_block_summary(chain.block_at(h)) for h in heights]}
+    )
 
 
 async def get_block(request: web.Request) -> web.StreamResponse:
@@ -257,7 +235,7 @@ async def get_block(request: web.Request) -> web.StreamResponse:
         "header": block.header,
         "transactions": block.transactions,
     }
-    return _json(BlockSchema, view)
+    return json_response(BlockSchema, view)
 
 
 # -- transactions ---------------------------------------------------------------------------
@@ -280,25 +258,25 @@ async def get_transaction(request: web.Request) -> web.StreamResponse:
             "confirmations": service.chain.height - height + 1,
             "tx": tx,
         }
-        return _json(TransactionStatusSchema, view)
+        return json_response(TransactionStatusSchema, view)
     pending = service.mempool.get(txid)
     if pending is not None:
-        return _json(TransactionStatusSchema, {"status": "pending", "tx": pending})
+        return json_response(TransactionStatusSchema, {"status": "pending", "tx": pending})
     gone = service.mempool.why_gone(txid)
     if gone is not None:
         status = "replaced" if gone.startswith("replaced") else "evicted"
-        return _json(TransactionStatusSchema, {"status": status, "reason": gone})
+        return json_response(TransactionStatusSchema, {"status": status, "reason": gone})
     raise TransactionNotFound(f"no transaction {txid.hex()} on the chain or in the mempool")
 
 
 async def submit_transaction(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request, SubmitTransactionSchema)
+    body = await json_body(request, SubmitTransactionSchema)
     try:
         encoded = bytes.fromhex(body["tx"])
     except ValueError:
         raise BadRequest("tx: not hexadecimal") from None
     txid = _service(request).submit_transaction(encoded)
-    return _json(SubmittedSchema, {"txid": txid, "status": "pending"}, status=202)
+    return json_response(SubmittedSchema, {"txid": txid, "status": "pending"}, status=202)
 
 
 async def get_mempool(request: web.Request) -> web.StreamResponse:
@@ -310,7 +288,7 @@ async def get_mempool(request: web.Request) -> web.StreamResponse:
             break
         transactions.append(tx)
     view = {"count": len(mempool), "bytes": mempool.size_bytes, "transactions": transactions}
-    return _json(MempoolSchema, view)
+    return json_response(MempoolSchema, view)
 
 
 # -- accounts -------------------------------------------------------------------------------
@@ -342,7 +320,7 @@ async def get_account(request: web.Request) -> web.StreamResponse:
         body: dict[str, Any] = {"error": f"no account {address} (it has never been paid)"}
         if proof is not None:
             body["proof"] = proof
-        return _json(AccountNotFoundSchema, body, status=404)
+        return json_response(AccountNotFoundSchema, body, status=404)
     account = Account.decode(record)
     view: dict[str, Any] = {
         "address": address,
@@ -356,23 +334,23 @@ async def get_account(request: web.Request) -> web.StreamResponse:
     }
     if proof is not None:
         view["proof"] = proof
-    return _json(AccountSchema, view)
+    return json_response(AccountSchema, view)
 
 
 # -- administration -------------------------------------------------------------------------
 
 
 async def admin_produce(request: web.Request) -> web.StreamResponse:
-    body = await _json_body(request, ProducingRequestSchema)
+    body = await json_body(request, ProducingRequestSchema)
     service = _service(request)
     service.set_producing(body["producing"])
-    return _json(ProducingSchema, {"producing": service.producing})
+    return json_response(ProducingSchema, {"producing": service.producing})
 
 
 async def admin_stop(request: web.Request) -> web.StreamResponse:
     log.info("shutdown asked for over the API")
     _service(request).request_shutdown()
-    return _json(StoppingSchema, {"stopping": True}, status=202)
+    return json_response(StoppingSchema, {"stopping": True}, status=202)
 
 
 # -- the table ------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ MAX_OUTBOUND_LIMIT = 64
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEVNET = "devnet"
 DEFAULT_VPN_INTERFACE = "pacata0"
+DEFAULT_VPN_CONFIRMATIONS = 2
+MAX_VPN_CONFIRMATIONS = 1_000
 # A shipped network's name is also a file name inside the package: no path separators.
 _NETWORK_NAME = validate.Regexp(r"[a-z0-9][a-z0-9.-]{0,31}\Z", error="not a network name")
 
@@ -82,6 +84,14 @@ class NodeConfig:
     # interface `vpn_interface` (needs CAP_NET_ADMIN).
     vpn: bool = False
     vpn_interface: str = DEFAULT_VPN_INTERFACE
+    # How deep a CHANNEL_OPEN must be before its tunnel is admitted (relay) or brought up (client).
+    vpn_confirmations: int = DEFAULT_VPN_CONFIRMATIONS
+    # A relay admits clients that opened channels to its account (and turns the VPN side on).
+    relay: bool = False
+
+    @property
+    def runs_vpn(self) -> bool:
+        return self.vpn or self.relay
 
     @property
     def produces(self) -> bool:
@@ -154,6 +164,13 @@ class _VpnSchema(Schema):
 
     enabled = StrictBoolean()
     interface = fields.String(validate=_checked_interface_name)
+    confirmations = fields.Integer(strict=True, validate=validate.Range(1, MAX_VPN_CONFIRMATIONS))
+
+
+class _RelaySchema(Schema):
+    error_messages = {"type": "must be a table ([relay])"}  # noqa: RUF012 (marshmallow's API)
+
+    enabled = StrictBoolean()
 
 
 class _ConfigFileSchema(Schema):
@@ -168,6 +185,7 @@ class _ConfigFileSchema(Schema):
     produce = StrictBoolean()
     log_level = fields.String(validate=validate.OneOf(LOG_LEVELS))
     vpn = fields.Nested(_VpnSchema)
+    relay = fields.Nested(_RelaySchema)
 
     @validates_schema
     def _one_network(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -232,6 +250,12 @@ def _flag_interface(text: str) -> str:
         return check_interface_name(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _flag_confirmations(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,4}", text) or not 1 <= int(text) <= MAX_VPN_CONFIRMATIONS:
+        raise argparse.ArgumentTypeError(f"not a number within 1-{MAX_VPN_CONFIRMATIONS}: {text!r}")
+    return int(text)
 
 
 def _flag_path(text: str) -> Path:
@@ -304,6 +328,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IFACE",
         help=f"the VPN's TUN interface (default {DEFAULT_VPN_INTERFACE})",
     )
+    vpn.add_argument(
+        "--vpn-confirmations",
+        type=_flag_confirmations,
+        metavar="N",
+        help="blocks deep a channel's opening must be before its tunnel runs "
+        f"(default {DEFAULT_VPN_CONFIRMATIONS})",
+    )
+    vpn.add_argument(
+        "--relay",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="be a relay: admit the clients whose channels to this node's account are open "
+        "(turns --vpn on)",
+    )
     parser.add_argument("--version", action="version", version=f"pacatad {__version__}")
     return parser
 
@@ -332,6 +370,7 @@ def load_config(argv: Sequence[str]) -> NodeConfig:
         )
 
     file_vpn: dict[str, Any] = file_values.get("vpn", {})
+    file_relay: dict[str, Any] = file_values.get("relay", {})
 
     def setting(flag: Any, key: str, default: Any, table: dict[str, Any] = file_values) -> Any:
         if flag is not None:
@@ -349,4 +388,8 @@ def load_config(argv: Sequence[str]) -> NodeConfig:
         log_level=setting(flags.log_level, "log_level", "info"),
         vpn=setting(flags.vpn, "enabled", False, file_vpn),
         vpn_interface=setting(flags.vpn_interface, "interface", DEFAULT_VPN_INTERFACE, file_vpn),
+        vpn_confirmations=setting(
+            flags.vpn_confirmations, "confirmations", DEFAULT_VPN_CONFIRMATIONS, file_vpn
+        ),
+        relay=setting(flags.relay, "enabled", False, file_relay),
     )

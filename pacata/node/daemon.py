@@ -236,7 +236,7 @@ async def _serve(
         _warn_if_cannot_win(chain, keys)
     peering = PeeringPlugin(service, config, genesis, datadir)
     service.add_plugin(peering)
-    vpn = VpnPlugin(peering, config) if config.vpn else None
+    vpn = VpnPlugin(peering, config, datadir) if config.runs_vpn else None
     if vpn is not None:
         service.add_plugin(vpn)
     service.add_plugin(DiscoveryPlugin(peering, vpn))

@@ -4,16 +4,25 @@ plugin contributes (`NodePlugin.endpoints`).
 The route — method, path, schemas, errors, whether it is administrative — is described in
 `pacata.rpc.routes`, where the OpenAPI document and the client read it too; this module adds
 only the aiohttp handler. `bind_handlers` pairs a route table with a handler table and refuses
-one that leaves a route unserved or serves a route the table does not have.
+one that leaves a route unserved or serves a route the table does not have. Handlers, the
+node's and the plugins', read bodies with `json_body` and answer with `json_response`; a
+`BadRequest` they raise is a 400 naming what is wrong.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
+from marshmallow import Schema
+from marshmallow import ValidationError as SchemaError
 
+from pacata.documents import decode_utf8, parse_json
+from pacata.errors import DocumentError, PacataError
+from pacata.json_fields import describe_validation_errors
+from pacata.node.http_log import one_line_reason
 from pacata.rpc.routes import Route
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,3 +64,30 @@ def check_unique(endpoints: Iterable[Endpoint]) -> None:
             if key in seen:
                 raise ValueError(f"two API routes are {key}")
             seen.add(key)
+
+
+class BadRequest(PacataError):
+    """A request's parameter or body is malformed; the message names it."""
+
+
+def json_response(schema: type[Schema], data: Any, status: int = 200) -> web.Response:
+    return web.json_response(schema().dump(data), status=status)
+
+
+async def json_body(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
+    """The request's JSON body loaded by `schema`; `BadRequest` naming every bad field."""
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError as exc:  # a broken gzip or deflate body
+        raise BadRequest(f"the body cannot be read: {one_line_reason(exc)}") from None
+    except ConnectionResetError:  # the client went away mid-body: its fault, not ours
+        raise BadRequest("the client closed the connection before the body ended") from None
+    try:
+        document = parse_json(decode_utf8(raw))
+    except DocumentError as exc:
+        raise BadRequest(f"the body is {exc}") from None
+    try:
+        loaded: dict[str, Any] = schema().load(document)
+    except SchemaError as exc:
+        raise BadRequest("; ".join(describe_validation_errors(exc.messages))) from None
+    return loaded

@@ -2,6 +2,10 @@
 
 - `node.key`: the secp256k1 identity key (the node id, the TLS binding, the record's
   signature), 32 secret bytes in hex.
+- `account.key`: the secp256k1 key of the account that pays for this node's tunnels and, on a
+  relay, earns for the ones it carries (until the wallet lets the user choose one), in the
+  same form as `node.key`. Made at the first start of a node that runs its VPN side; fund its
+  address before opening a channel.
 - `wireguard.key`: the X25519 key of the node's WireGuard interface, in the base64 form of
   `wg genkey`, so that `wg pubkey < wireguard.key` prints what the node record advertises. It is
   a key of its own (not derived from the identity), so an operator can replace it without
@@ -30,6 +34,7 @@ from pacata.chain.keys import PrivateKey
 from pacata.node.config import ConfigError
 
 NODE_KEY_FILE = "node.key"
+ACCOUNT_KEY_FILE = "account.key"
 WIREGUARD_KEY_FILE = "wireguard.key"
 MAX_KEY_FILE_BYTES = 256
 
@@ -40,9 +45,18 @@ K = TypeVar("K")
 
 def load_or_create_node_key(datadir: Path) -> PrivateKey:
     """The node's identity key from `node.key`, made at the first start."""
+    return _load_or_create_secp256k1(datadir / NODE_KEY_FILE, "a node key (64 hex digits)")
+
+
+def load_or_create_account_key(datadir: Path) -> PrivateKey:
+    """The paying and earning account's key from `account.key`, made at the first start."""
+    return _load_or_create_secp256k1(datadir / ACCOUNT_KEY_FILE, "an account key (64 hex digits)")
+
+
+def _load_or_create_secp256k1(path: Path, what: str) -> PrivateKey:
     return _load_or_create(
-        datadir / NODE_KEY_FILE,
-        "a node key (64 hex digits)",
+        path,
+        what,
         generate=lambda: PrivateKey.generate().secret,
         render=bytes.hex,
         parse=bytes.fromhex,

@@ -143,6 +143,7 @@ class PeeringPlugin(NodePlugin):
             service.clock.now_ms(),
             record_endpoints(listen.host, listen.port) if listen.port else (),
             self.wireguard_key,
+            relay=config.relay,
         )
         network_config = NetworkConfig(
             self.key, self.record, peers=PeerLimits(max_outbound=config.max_outbound)
@@ -230,7 +231,9 @@ class PeeringPlugin(NodePlugin):
         """Signs a record with `endpoints` and a higher sequence number, for the hellos to come
         and the listeners."""
         seq = max(self.service.clock.now_ms(), self.record.seq + 1)
-        self.record = NodeRecord.create(self.key, seq, endpoints, self.wireguard_key)
+        self.record = NodeRecord.create(
+            self.key, seq, endpoints, self.wireguard_key, relay=self.config.relay
+        )
         self.network.config = replace(self.network.config, record=self.record)
         for listener in self.record_listeners:
             listener(self.record)

@@ -35,7 +35,7 @@ def _parse_address(text: str) -> Address:
         raise ValueError(f"not a pac1 address ({exc})") from None
 
 
-def _address(**kwargs: Any) -> ParsedText:
+def address_field(**kwargs: Any) -> ParsedText:
     """An `Address` as its `pac1…` string."""
     return ParsedText(Address, _parse_address, what="a pac1 address", **kwargs)
 
@@ -44,7 +44,7 @@ def _address_of_key(public_key: bytes) -> str:
     return str(Address.from_public_key(public_key))
 
 
-def _nested(schema: type[Schema], **kwargs: Any) -> fields.Nested:
+def nested(schema: type[Schema], **kwargs: Any) -> fields.Nested:
     """A nested response object. Loaded leniently (`EXCLUDE`), as the client loads the outer
     one: a node newer than its client may answer with more fields."""
     return fields.Nested(schema, unknown=EXCLUDE, **kwargs)
@@ -63,7 +63,7 @@ class ErrorSchema(Schema):
 
 
 class TransferPayloadSchema(Schema):
-    recipient = _address()
+    recipient = address_field()
     amount = fields.Integer()
 
 
@@ -85,7 +85,7 @@ class RelayOfferSchema(Schema):
 class RelayOfferPayloadSchema(Schema):
     """The payload of RELAY_REGISTER and RELAY_UPDATE."""
 
-    offer = _nested(RelayOfferSchema)
+    offer = nested(RelayOfferSchema)
 
 
 class RelayRetirePayloadSchema(Schema):
@@ -93,7 +93,7 @@ class RelayRetirePayloadSchema(Schema):
 
 
 class ChannelOpenPayloadSchema(Schema):
-    relay = _address()
+    relay = address_field()
     deposit = fields.Integer()
     tier = fields.Integer()
     client_tunnel_key = HexBytes()
@@ -114,7 +114,7 @@ class ReceiptSchema(Schema):
 
 
 class ChannelSettlePayloadSchema(Schema):
-    receipt = _nested(ReceiptSchema)
+    receipt = nested(ReceiptSchema)
 
 
 class ChannelClosePayloadSchema(Schema):
@@ -138,8 +138,8 @@ class HeaderSchema(Schema):
 
 
 class EvidencePayloadSchema(Schema):
-    first = _nested(HeaderSchema)
-    second = _nested(HeaderSchema)
+    first = nested(HeaderSchema)
+    second = nested(HeaderSchema)
 
 
 PAYLOAD_SCHEMAS: dict[TxKind, type[Schema]] = {
@@ -186,7 +186,7 @@ class TransactionSchema(Schema):
     version = fields.Integer()
     chain_id = fields.String()
     sender = HexBytes(metadata={"description": "compressed secp256k1 public key"})
-    sender_address = _address()
+    sender_address = address_field()
     nonce = fields.Integer()
     fee = fields.Integer()
     size = fields.Integer(metadata={"description": "bytes of the encoding"})
@@ -204,13 +204,13 @@ class BlockSummarySchema(Schema):
     height = fields.Integer()
     slot = fields.Integer()
     timestamp_ms = fields.Integer()
-    producer_address = _address()
+    producer_address = address_field()
     tx_count = fields.Integer()
     size = fields.Integer()
 
 
 class BlockListSchema(Schema):
-    blocks = fields.List(_nested(BlockSummarySchema))
+    blocks = fields.List(nested(BlockSummarySchema))
 
 
 class BlockSchema(Schema):
@@ -220,8 +220,8 @@ class BlockSchema(Schema):
     confirmations = fields.Integer(metadata={"description": "0 off the main chain"})
     size = fields.Integer()
     tx_count = fields.Integer()
-    header = _nested(HeaderSchema)
-    transactions = fields.List(_nested(TransactionSchema))
+    header = nested(HeaderSchema)
+    transactions = fields.List(nested(TransactionSchema))
 
 
 # -- transactions by id, the mempool, submission ----------------------------------------------
@@ -240,13 +240,13 @@ class TransactionStatusSchema(Schema):
     block_height = fields.Integer(metadata={"description": "confirmed only"})
     index = fields.Integer(metadata={"description": "position in the block; confirmed only"})
     confirmations = fields.Integer(metadata={"description": "confirmed only"})
-    tx = _nested(TransactionSchema, metadata={"description": "confirmed and pending only"})
+    tx = nested(TransactionSchema, metadata={"description": "confirmed and pending only"})
 
 
 class MempoolSchema(Schema):
     count = fields.Integer()
     bytes = fields.Integer()
-    transactions = fields.List(_nested(TransactionSchema))
+    transactions = fields.List(nested(TransactionSchema))
 
 
 class SubmitTransactionSchema(Schema):
@@ -284,7 +284,7 @@ class AccountProofSchema(Schema):
 
 
 class AccountSchema(Schema):
-    address = _address()
+    address = address_field()
     balance = fields.Integer()
     nonce = fields.Integer()
     pending_nonce = fields.Integer(
@@ -292,14 +292,14 @@ class AccountSchema(Schema):
     )
     bond = fields.Integer()
     vrf_public_key = HexBytes(allow_none=True)
-    unbonding = fields.List(_nested(UnbondingSchema))
+    unbonding = fields.List(nested(UnbondingSchema))
     unbonding_total = fields.Integer()
-    proof = _nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
+    proof = nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
 
 
 class AccountNotFoundSchema(Schema):
     error = fields.String(required=True)
-    proof = _nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
+    proof = nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
 
 
 # -- the node -------------------------------------------------------------------------------
@@ -329,8 +329,8 @@ class BanSchema(Schema):
 
 class PeersSchema(Schema):
     count = fields.Integer()
-    peers = fields.List(_nested(PeerSchema))
-    bans = fields.List(_nested(BanSchema))
+    peers = fields.List(nested(PeerSchema))
+    bans = fields.List(nested(BanSchema))
     bans_total = fields.Integer(metadata={"description": "bans made since start"})
 
 
@@ -357,7 +357,7 @@ class StatusSchema(Schema):
     genesis = HexBytes(metadata={"description": "hash of the genesis block"})
     peers = fields.Integer()
     syncing = fields.Boolean()
-    sync = _nested(SyncSchema)
+    sync = nested(SyncSchema)
     mempool_size = fields.Integer()
     mempool_bytes = fields.Integer()
     producing = fields.Boolean()
@@ -372,8 +372,8 @@ class StatusSchema(Schema):
         allow_none=True,
         metadata={"description": "HOST:PORT our UDP port is seen at, learned by STUN from peers"},
     )
-    dht = _nested(DhtSchema)
-    vpn = _nested(
+    dht = nested(DhtSchema)
+    vpn = nested(
         VpnSchema,
         allow_none=True,
         metadata={"description": "the VPN side (`--vpn`); null when it does not run"},
@@ -390,7 +390,7 @@ class DhtRecordSchema(Schema):
     node_id = HexBytes(metadata={"description": "SHA-256 of public_key: the DHT key"})
     public_key = HexBytes(metadata={"description": "the node key, compressed secp256k1"})
     seq = fields.Integer(metadata={"description": "sequence number: the higher wins"})
-    endpoints = fields.List(_nested(EndpointSchema))
+    endpoints = fields.List(nested(EndpointSchema))
     wireguard_key = HexBytes()
     relay = fields.Boolean()
     signature = HexBytes()

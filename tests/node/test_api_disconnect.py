@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from pacata.node.api import BadRequest, _json_body
+from pacata.node.endpoints import BadRequest, json_body
 from pacata.rpc.schemas import SubmitTransactionSchema
 
 
@@ -21,4 +21,4 @@ class _LostRequest:
 
 def test_a_body_cut_short_by_the_client_is_a_bad_request() -> None:
     with pytest.raises(BadRequest, match="closed the connection before the body ended"):
-        asyncio.run(_json_body(_LostRequest(), SubmitTransactionSchema))  # type: ignore[arg-type]
+        asyncio.run(json_body(_LostRequest(), SubmitTransactionSchema))  # type: ignore[arg-type]

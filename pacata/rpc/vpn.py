@@ -1,0 +1,94 @@
+"""The VPN plugin's part of the API (docs/api.md §VPN): its schemas and routes.
+
+Served by a node that runs its VPN side (`pacatad --vpn` or `--relay`); the command line and
+the shell call them through the client. Amounts are integers in base units (1 PAC = 10^8).
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from pacata.chain.transactions import MAX_TIERS
+from pacata.json_fields import HexBytes
+from pacata.rpc.routes import Route
+from pacata.rpc.schemas import address_field, nested
+
+_BAD = (400, "a malformed body, or a transaction the mempool refuses (the reason says which)")
+
+
+class OpenChannelRequestSchema(Schema):
+    relay = address_field(required=True, metadata={"description": "the relay's pac1 account"})
+    tier = fields.Integer(strict=True, load_default=0, validate=validate.Range(0, MAX_TIERS - 1))
+    deposit = fields.Integer(
+        strict=True,
+        required=True,
+        validate=validate.Range(1, 2**64 - 1),
+        metadata={"description": "base units locked in the channel"},
+    )
+    blocks = fields.Integer(
+        strict=True,
+        load_default=10_000,
+        validate=validate.Range(1, 2**32),
+        metadata={"description": "the channel expires this many blocks after the tip"},
+    )
+
+
+class OpenedChannelSchema(Schema):
+    txid = HexBytes()
+    channel_id = HexBytes()
+    expiry_height = fields.Integer()
+    status = fields.String(metadata={"enum": ["pending"]})
+
+
+class TunnelSchema(Schema):
+    channel_id = HexBytes()
+    role = fields.String(
+        metadata={"enum": ["relay", "client"], "description": "this node's side of the channel"}
+    )
+    relay = address_field()
+    client = address_field()
+    tier = fields.Integer()
+    deposit = fields.Integer()
+    paid = fields.Integer()
+    open_height = fields.Integer()
+    expiry_height = fields.Integer()
+    confirmations = fields.Integer(metadata={"description": "blocks deep its opening is"})
+    state = fields.String(
+        metadata={
+            "enum": ["confirming", "up", "ended"],
+            "description": "up: its WireGuard peer is configured",
+        }
+    )
+    peer = HexBytes(allow_none=True, metadata={"description": "the WireGuard peer's key"})
+    peer_address = fields.String(allow_none=True, metadata={"description": "its overlay address"})
+    endpoint = fields.String(allow_none=True, metadata={"description": "HOST:PORT, client side"})
+
+
+class TunnelsSchema(Schema):
+    account = address_field(metadata={"description": "the account that pays and earns"})
+    interface = fields.String()
+    overlay_address = fields.String(metadata={"description": "this node's address in tunnels"})
+    confirmations = fields.Integer(metadata={"description": "depth a channel needs"})
+    tunnels = fields.List(nested(TunnelSchema))
+
+
+OPEN_CHANNEL = Route(
+    "vpn_open_channel",
+    "POST",
+    "/api/vpn/channels",
+    "Open a payment channel to a relay, paid by this node's account",
+    OpenedChannelSchema,
+    status=202,
+    request=OpenChannelRequestSchema,
+    errors=(_BAD,),
+    admin=True,
+)
+LIST_TUNNELS = Route(
+    "vpn_list_tunnels",
+    "GET",
+    "/api/vpn/tunnels",
+    "The channels of this node's account, as relay and as client, and their tunnels",
+    TunnelsSchema,
+)
+
+VPN_ROUTES: tuple[Route, ...] = (OPEN_CHANNEL, LIST_TUNNELS)
