@@ -66,6 +66,7 @@ from pacata.vpn.offload import (
     coalesce_for_writing,
     split_for_sending,
 )
+from pacata.vpn.rate_limit import PeerLimit, PeerLimits
 from pacata.vpn.uapi import ConfigurationError
 from pacata.vpn.wireguard import (
     DEFAULT_PARAMETERS,
@@ -153,6 +154,7 @@ class UserspaceEngine:
         self._fwmark = 0
         self._peers: dict[bytes, _PeerSettings] = {}
         self._routes = AllowedIPs()
+        self._limits = PeerLimits()
         self._udp = UdpPort(port, gso=self.options.udp_gso, gro=self.options.udp_gro)
         self._owner: str | None = None
         self._socket_changed = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -334,8 +336,19 @@ class UserspaceEngine:
         os.eventfd_write(self._socket_changed, 1)
         old.close()
 
+    def set_peer_limit(self, public_key: bytes, limit: PeerLimit) -> None:
+        """Polices a peer's traffic at `limit.rate` bytes a second each way and orders its
+        packets by `limit.priority` (pacata/vpn/rate_limit.py); `PeerLimit()` lifts both. The
+        limit ends with the peer."""
+        with self._lock:
+            self._limits.set(public_key, limit, self._monotonic())
+
+    def peer_limit(self, public_key: bytes) -> PeerLimit:
+        return self._limits.get(public_key)
+
     def _remove_peer(self, public_key: bytes) -> None:
         self._peers.pop(public_key, None)
+        self._limits.remove(public_key)
         self._routes.remove_peer(public_key)
         device = self._device
         if device is not None and public_key in device.peers:
@@ -424,7 +437,7 @@ class UserspaceEngine:
         packets: list[bytes] = []
         while (event := device.next_event()) is not None:
             if type(event) is PacketReceived:
-                if self._allowed(event.packet, event.peer):
+                if self._admitted(event.packet, event.peer):
                     packets.append(event.packet)
             else:
                 self._on_event(event)
@@ -437,6 +450,23 @@ class UserspaceEngine:
         if self._routes.lookup(source) == peer:
             return True
         self.counters.drops["source address not allowed for the peer"] += 1
+        return False
+
+    def _admitted(self, packet: bytes, peer: bytes) -> bool:
+        """An inner packet from `peer` passes cryptokey routing and the peer's rate limit."""
+        if not self._allowed(packet, peer):
+            return False
+        limits = self._limits
+        if not limits or limits.admit(peer, len(packet), self._monotonic(), outbound=False):
+            return True
+        self.counters.drops["over the peer's rate limit"] += 1
+        return False
+
+    def _under_limit(self, peer: bytes, size: int) -> bool:
+        """Whether an outbound packet of `size` bytes to `peer` is within its rate limit."""
+        if self._limits.admit(peer, size, self._monotonic(), outbound=True):
+            return True
+        self.counters.drops["over the peer's rate limit"] += 1
         return False
 
     def _on_event(self, event: Event) -> None:
@@ -557,7 +587,7 @@ class UserspaceEngine:
             self._send_inner_packets(self._segments(data))
             return read_again
         peer = self._peer_for(packet)
-        if peer is None:
+        if peer is None or (self._limits and not self._under_limit(peer, len(packet))):
             return read_again
         with self._lock:
             device = self._device
@@ -616,14 +646,21 @@ class UserspaceEngine:
                 batch.append(packet)
         if not batches:
             return
+        order: list[bytes] | dict[bytes, list[bytes]] = batches
+        if self._limits:  # higher tiers first; over-limit packets dropped
+            order = self._limits.by_priority(batches)
+            for peer in order:
+                batches[peer] = [p for p in batches[peer] if self._under_limit(peer, len(p))]
         with self._lock:
             device = self._device
             if device is None:
                 self.counters.drops["no private key"] += len(packets)
                 return
             now, wall = self._monotonic(), self._wall_clock()
-            for peer, batch in batches.items():
-                device.send_packets(peer, batch, now, wall)
+            for peer in order:
+                batch = batches[peer]
+                if batch:
+                    device.send_packets(peer, batch, now, wall)
             outgoing = device.datagrams_to_send()
             deadline = device.get_timer()
         self._udp.send_batch(outgoing)
@@ -735,7 +772,7 @@ class UserspaceEngine:
             self._receive_datagrams([(data, source)])
         else:
             peer, packet = opened
-            if packet and self._allowed(packet, peer):
+            if packet and self._admitted(packet, peer):
                 self._write_to_tun(
                     [EMPTY_VIRTIO_NET_HEADER + packet] if self.tun.vnet_header else [packet],
                     ready=True,
