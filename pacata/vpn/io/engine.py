@@ -29,10 +29,11 @@ Rules:
 - Nothing a remote host sends can stop the engine: the device drops and counts bad datagrams,
   inner packets that fail cryptokey routing are dropped and counted in `drops`, and a failure of
   the dispatch hook is logged, not raised.
-- The configuration (private key, port, fwmark, peers and their allowed IPs) is applied with
-  `apply(InterfaceChange)` and read with `status()`, the same calls as the kernel backend; the
-  UAPI server (`uapi_server.py`) is a thin layer over those two. Changing the private key builds
-  a new `Device` (the core's rule) and carries the peers and their counters over.
+- The configuration (private key, port, fwmark, peers and their allowed IPs, limits) is applied
+  with `apply(InterfaceChange)` and read with `status()`, the same calls as the kernel backend;
+  the UAPI server (`uapi_server.py`) is a thin layer over those two. What an interface is —
+  key, peers, routes, limits, the `Device` — is `InterfaceState` (`vpn/interface_state.py`,
+  sans-I/O), held under `_lock`; this module keeps the socket's part (port, fwmark).
 - The interface going away (its TUN read fails) stops the engine and calls `on_closed`.
 """
 
@@ -49,14 +50,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pacata.vpn.allowed_ips import AllowedIPs
 from pacata.vpn.config import (
-    NO_KEY,
     InterfaceChange,
     InterfaceStatus,
-    PeerChange,
-    PeerStatus,
 )
+from pacata.vpn.interface_state import InterfaceState
 from pacata.vpn.io.tun import TunDevice
 from pacata.vpn.io.udp import UdpPort, split_segments
 from pacata.vpn.offload import (
@@ -66,7 +64,7 @@ from pacata.vpn.offload import (
     coalesce_for_writing,
     split_for_sending,
 )
-from pacata.vpn.rate_limit import PeerLimit, PeerLimits
+from pacata.vpn.rate_limit import PeerLimit
 from pacata.vpn.uapi import ConfigurationError
 from pacata.vpn.wireguard import (
     DEFAULT_PARAMETERS,
@@ -74,7 +72,6 @@ from pacata.vpn.wireguard import (
     HandshakeCompleted,
     PacketReceived,
     ProtocolParameters,
-    x25519_public_key,
 )
 from pacata.vpn.wireguard.events import Address, Event
 
@@ -111,15 +108,6 @@ class EngineOptions:
 
 
 @dataclass(slots=True)
-class _PeerSettings:
-    """What was configured for a peer; the source of truth when the device is rebuilt."""
-
-    preshared_key: bytes | None = None
-    endpoint: Address | None = None
-    persistent_keepalive: int = 0
-
-
-@dataclass(slots=True)
 class EngineCounters:
     """What the engine dropped outside the protocol core, by reason."""
 
@@ -149,14 +137,9 @@ class UserspaceEngine:
         self._lock = threading.RLock()
         self._timer_condition = threading.Condition()
         self._armed_deadline = float("inf")
-        self._private_key: bytes | None = None
-        self._device: Device | None = None
+        self._state = InterfaceState(tun.name, self.options.parameters, self.options.mtu)
         self._fwmark = 0
-        self._peers: dict[bytes, _PeerSettings] = {}
-        self._routes = AllowedIPs()
-        self._limits = PeerLimits()
         self._udp = UdpPort(port, gso=self.options.udp_gso, gro=self.options.udp_gro)
-        self._owner: str | None = None
         self._socket_changed = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._stop_signal = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._datagram_handler: DatagramHandler | None = None
@@ -204,7 +187,7 @@ class UserspaceEngine:
             if thread is not threading.current_thread():
                 thread.join()
         self._udp.close()
-        device = self._device
+        device = self._state.device
         logger.info(
             "%s closed; engine drops %s, socket drops %s, protocol drops %s, handshakes %d",
             self.tun.name,
@@ -251,77 +234,27 @@ class UserspaceEngine:
 
     def pin_identity(self, owner: str) -> None:
         """From now on the private key and the port are `owner`'s: a change to either (from
-        `wg set`, say) is refused with EPERM. pacatad pins them, because its node record
-        advertises both and its other protocols share the port."""
-        self._owner = owner
+        `wg set`, say) is refused with EPERM (`InterfaceState.pin`)."""
+        with self._lock:
+            self._state.pin(owner)
 
     def apply(self, change: InterfaceChange) -> None:
         """Applies a configuration change (see `pacata/vpn/config.py`); raises
         `ConfigurationError` (EADDRINUSE when the port is taken, EPERM for a pinned key or
         port)."""
         with self._lock:
-            if self._owner is not None and (
-                change.private_key not in (None, self._private_key)
-                or change.listen_port not in (None, self._udp.port)
-            ):
-                raise ConfigurationError(
-                    f"the private key and port of {self.tun.name} are {self._owner}'s",
-                    errno.EPERM,
-                )
-            keepalives: list[bytes] = []
-            if change.private_key is not None:
-                self._set_private_key(change.private_key)
+            self._state.check_pinned(change, self._udp.port)
             if change.listen_port is not None and change.listen_port != self._udp.port:
                 self._rebind(change.listen_port)
             if change.fwmark is not None:
                 self._fwmark = change.fwmark
                 self._udp.set_fwmark(change.fwmark)
-            if change.replace_peers:
-                for public_key in list(self._peers):
-                    self._remove_peer(public_key)
-            for peer_change in change.peers:
-                if self._apply_peer(peer_change):
-                    keepalives.append(peer_change.public_key)
-            device = self._device
+            outgoing = self._state.apply(change, self._monotonic(), self._wall_clock())
+            device = self._state.device
             if device is not None:
-                now, wall = self._monotonic(), self._wall_clock()
-                for public_key in keepalives:
-                    if public_key in device.peers:
-                        device.send_keepalive(public_key, now, wall)
-                outgoing = device.datagrams_to_send()
                 self._take_events(device)
-            else:
-                outgoing = []
         self._udp.send_batch(outgoing)
         self._rearm_timer()
-
-    def _set_private_key(self, private_key: bytes) -> None:
-        if private_key == NO_KEY:
-            self._private_key = None
-            self._device = None
-            return
-        if private_key == self._private_key:
-            return
-        public_key = x25519_public_key(private_key)
-        # A peer with our own new public key cannot exist (wireguard-go removes it too).
-        if public_key in self._peers:
-            self._remove_peer(public_key)
-        old = self._device
-        device = Device(private_key, parameters=self.options.parameters, mtu=self.options.mtu)
-        for peer_key, settings in self._peers.items():
-            peer = device.add_peer(
-                peer_key,
-                preshared_key=settings.preshared_key,
-                endpoint=settings.endpoint,
-                persistent_keepalive=settings.persistent_keepalive or None,
-            )
-            if old is not None and peer_key in old.peers:
-                previous = old.peers[peer_key]
-                peer.rx_bytes, peer.tx_bytes = previous.rx_bytes, previous.tx_bytes
-                peer.endpoint = previous.endpoint
-                peer.last_handshake_wall_time = previous.last_handshake_wall_time
-        self._private_key = private_key
-        self._device = device
 
     def _rebind(self, port: int) -> None:
         try:
@@ -341,93 +274,19 @@ class UserspaceEngine:
         packets by `limit.priority` (pacata/vpn/rate_limit.py); `PeerLimit()` lifts both. The
         limit ends with the peer."""
         with self._lock:
-            self._limits.set(public_key, limit, self._monotonic())
+            self._state.set_limit(public_key, limit, self._monotonic())
 
     def peer_limit(self, public_key: bytes) -> PeerLimit:
-        return self._limits.get(public_key)
-
-    def _remove_peer(self, public_key: bytes) -> None:
-        self._peers.pop(public_key, None)
-        self._limits.remove(public_key)
-        self._routes.remove_peer(public_key)
-        device = self._device
-        if device is not None and public_key in device.peers:
-            device.remove_peer(public_key)
-
-    def _apply_peer(self, change: PeerChange) -> bool:
-        """Applies one peer's change; True if a persistent keepalive was just turned on."""
-        public_key = change.public_key
-        if self._private_key is not None and public_key == x25519_public_key(self._private_key):
-            return False
-        if change.remove:
-            self._remove_peer(public_key)
-            return False
-        settings = self._peers.get(public_key)
-        if settings is None:
-            if change.update_only:
-                return False
-            settings = self._peers[public_key] = _PeerSettings()
-        keepalive_was = settings.persistent_keepalive
-        if change.preshared_key is not None:
-            settings.preshared_key = (
-                None if change.preshared_key == NO_KEY else change.preshared_key
-            )
-        if change.endpoint is not None:
-            settings.endpoint = change.endpoint
-        if change.persistent_keepalive is not None:
-            settings.persistent_keepalive = change.persistent_keepalive
-        if change.replace_allowed_ips:
-            self._routes.remove_peer(public_key)
-        for network in change.allowed_ips:
-            self._routes.insert(network, public_key)
-        device = self._device
-        if device is not None:
-            if public_key not in device.peers:
-                device.add_peer(
-                    public_key,
-                    preshared_key=settings.preshared_key,
-                    endpoint=settings.endpoint,
-                    persistent_keepalive=settings.persistent_keepalive or None,
-                )
-            else:
-                peer = device.peer(public_key)
-                if change.endpoint is not None:
-                    peer.endpoint = change.endpoint
-                if change.preshared_key is not None:
-                    peer.handshake.preshared_key = settings.preshared_key or NO_KEY
-                peer.persistent_keepalive = settings.persistent_keepalive or None
-        return bool(settings.persistent_keepalive) and not keepalive_was
+        return self._state.limits.get(public_key)
 
     def status(self) -> InterfaceStatus:
         with self._lock:
-            device = self._device
-            peers: list[PeerStatus] = []
-            for public_key, settings in self._peers.items():
-                core = device.peers.get(public_key) if device is not None else None
-                peers.append(
-                    PeerStatus(
-                        public_key=public_key,
-                        preshared_key=settings.preshared_key or NO_KEY,
-                        endpoint=core.endpoint if core is not None else settings.endpoint,
-                        persistent_keepalive=settings.persistent_keepalive,
-                        allowed_ips=tuple(self._routes.networks_of(public_key)),
-                        last_handshake_time=core.last_handshake_wall_time if core else None,
-                        rx_bytes=core.rx_bytes if core is not None else 0,
-                        tx_bytes=core.tx_bytes if core is not None else 0,
-                    )
-                )
-            return InterfaceStatus(
-                private_key=self._private_key,
-                public_key=device.public_key if device is not None else None,
-                listen_port=self._udp.port,
-                fwmark=self._fwmark,
-                peers=tuple(peers),
-            )
+            return self._state.status(self._udp.port, self._fwmark)
 
     @property
     def device(self) -> Device | None:
         """The protocol core (for inspection: its `drops`); hold no reference across `apply`."""
-        return self._device
+        return self._state.device
 
     # -- events -------------------------------------------------------------------------------
 
@@ -447,7 +306,7 @@ class UserspaceEngine:
         """Cryptokey routing: whether `peer` may send from the inner packet's source address
         (a refusal is counted)."""
         source = packet[12:16] if packet[0] >> 4 == 4 else packet[8:24]
-        if self._routes.lookup(source) == peer:
+        if self._state.routes.lookup(source) == peer:
             return True
         self.counters.drops["source address not allowed for the peer"] += 1
         return False
@@ -456,7 +315,7 @@ class UserspaceEngine:
         """An inner packet from `peer` passes cryptokey routing and the peer's rate limit."""
         if not self._allowed(packet, peer):
             return False
-        limits = self._limits
+        limits = self._state.limits
         if not limits or limits.admit(peer, len(packet), self._monotonic(), outbound=False):
             return True
         self.counters.drops["over the peer's rate limit"] += 1
@@ -464,7 +323,7 @@ class UserspaceEngine:
 
     def _under_limit(self, peer: bytes, size: int) -> bool:
         """Whether an outbound packet of `size` bytes to `peer` is within its rate limit."""
-        if self._limits.admit(peer, size, self._monotonic(), outbound=True):
+        if self._state.limits.admit(peer, size, self._monotonic(), outbound=True):
             return True
         self.counters.drops["over the peer's rate limit"] += 1
         return False
@@ -480,7 +339,7 @@ class UserspaceEngine:
         """Wakes the timer thread if the device's next deadline moved before the armed one."""
         with self._timer_condition:
             with self._lock:
-                device = self._device
+                device = self._state.device
                 deadline = device.get_timer() if device is not None else None
             if deadline is not None and deadline < self._armed_deadline:
                 self._timer_condition.notify()
@@ -494,7 +353,7 @@ class UserspaceEngine:
                 self._armed_deadline = float("inf")
                 outgoing: list[tuple[bytes, Address]] = []
                 with self._lock:
-                    device = self._device
+                    device = self._state.device
                     deadline = device.get_timer() if device is not None else None
                     now = self._monotonic()
                     if device is not None and deadline is not None and deadline <= now:
@@ -587,10 +446,10 @@ class UserspaceEngine:
             self._send_inner_packets(self._segments(data))
             return read_again
         peer = self._peer_for(packet)
-        if peer is None or (self._limits and not self._under_limit(peer, len(packet))):
+        if peer is None or (self._state.limits and not self._under_limit(peer, len(packet))):
             return read_again
         with self._lock:
-            device = self._device
+            device = self._state.device
             sealed = None if device is None else device.seal_packet(peer, packet, self._monotonic())
             deadline = None if sealed is None or device is None else device.get_timer()
         if sealed is None:
@@ -628,7 +487,7 @@ class UserspaceEngine:
         else:
             self.counters.drops["not an IP packet"] += 1
             return None
-        peer = self._routes.lookup(destination)
+        peer = self._state.routes.lookup(destination)
         if peer is None:
             self.counters.drops["no peer for the destination"] += 1
         return peer
@@ -647,12 +506,12 @@ class UserspaceEngine:
         if not batches:
             return
         order: list[bytes] | dict[bytes, list[bytes]] = batches
-        if self._limits:  # higher tiers first; over-limit packets dropped
-            order = self._limits.by_priority(batches)
+        if self._state.limits:  # higher tiers first; over-limit packets dropped
+            order = self._state.limits.by_priority(batches)
             for peer in order:
                 batches[peer] = [p for p in batches[peer] if self._under_limit(peer, len(p))]
         with self._lock:
-            device = self._device
+            device = self._state.device
             if device is None:
                 self.counters.drops["no private key"] += len(packets)
                 return
@@ -765,7 +624,7 @@ class UserspaceEngine:
             self._receive_datagrams(split_segments(data, source, segment))
             return True
         with self._lock:
-            device = self._device
+            device = self._state.device
             opened = None if device is None else device.open_packet(data, source, self._monotonic())
             deadline = None if opened is None or device is None else device.get_timer()
         if opened is None:
@@ -784,7 +643,7 @@ class UserspaceEngine:
     def _receive_datagrams(self, datagrams: list[tuple[bytes, Address]]) -> None:
         foreign: list[tuple[bytes, Address]] = []
         with self._lock:
-            device = self._device
+            device = self._state.device
             if device is None:
                 foreign = datagrams
                 packets: list[bytes] = []
