@@ -14,7 +14,9 @@ Rules:
   of that output is below `phi(weight share) = 1 - (1 - f)^share`, f the active slot
   coefficient. The arithmetic is exact integer fixed point, so every node decides alike.
 - Two headers signed by one producer for one slot are evidence: the bond and the unbondings of
-  that producer are slashed (see `slash`).
+  that producer are slashed (the EVIDENCE rule in `transitions`).
+- The first block of each epoch pays the bandwidth pool to the relays that settled receipts in
+  the epoch before it, ahead of its own transactions (`bandwidth_pool`).
 All of this state lives in the ledger state (committed by the state root, undone by reorgs).
 """
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Self
 
+from pacata.chain.bandwidth_pool import pay_bandwidth_pool
 from pacata.chain.codec import Reader, WireObject, Writer
 from pacata.chain.hashing import HASH_SIZE, ZERO_HASH, tagged_hash
 from pacata.chain.headers import BlockHeader
@@ -285,7 +288,11 @@ def update_producer_set(state: StateOverlay, address: Address, bonded: bool) -> 
     state.set_record(PRODUCER_SET_KEY, ProducerSet(tuple(sorted(current, key=lambda a: a.raw))))
 
 
-def add_bandwidth_credit(state: StateOverlay, relay: Address, amount: int, epoch: int) -> None:
+def add_bandwidth_credit(
+    state: StateOverlay, relay: Address, amount: int, epoch: int
+) -> BandwidthCredit:
+    """Adds `amount` to what `relay` earned in `epoch`; returns the relay's new credit, whose
+    `earned` is its settled total of `epoch`."""
     found = _read(state, _credit_key(relay), BandwidthCredit)
     assert found is None or isinstance(found, BandwidthCredit)
     if found is None or found.epoch < epoch - 1:
@@ -295,6 +302,7 @@ def add_bandwidth_credit(state: StateOverlay, relay: Address, amount: int, epoch
     else:
         credit = replace(found, earned=found.earned + amount)
     state.set_record(_credit_key(relay), credit)
+    return credit
 
 
 def take_snapshot(state: StateOverlay, epoch: int) -> StakeSnapshot:
@@ -380,7 +388,13 @@ def prove_leadership(
 
 
 def begin_block(state: StateOverlay, header: BlockHeader, params: ChainParams) -> None:
-    """Rotates the epoch, checks the producer won the header's slot, records its VRF output."""
+    """Rotates the epoch, checks the producer won the header's slot, records its VRF output.
+
+    The first block of an epoch also pays the bandwidth pool to the relays that settled in the
+    epoch of the block before it (`bandwidth_pool.pay_bandwidth_pool`), before any of its own
+    transactions.
+    """
+    previous_epoch = epoch_state(state).epoch
     record = enter_slot(state, header.slot, params)
     stakes = current_stakes(state)
     producer = Address.from_public_key(header.producer)
@@ -395,6 +409,8 @@ def begin_block(state: StateOverlay, header: BlockHeader, params: ChainParams) -
     threshold = leader_threshold(entry.weight, stakes.total_weight, params.active_slot_coeff_bps)
     if leader_value(output) >= threshold:
         raise ConsensusError(f"{producer} did not win slot {header.slot}")
+    if record.epoch != previous_epoch:
+        pay_bandwidth_pool(state)
     state.set_record(
         EPOCH_KEY, replace(record, vrf_chain=tagged_hash(_VRF_CHAIN_TAG, record.vrf_chain + output))
     )

@@ -28,7 +28,9 @@ DAY_MS = 86_400_000
 #   holds at least a few transactions beside the 1 KiB that production keeps for the header;
 # - delays counted in blocks stay below 100 million (three years of 1 s slots): beyond that a
 #   bond or a channel deposit is locked for good, and a reorg deeper than 10,000 blocks is a
-#   chain without finality.
+#   chain without finality;
+# - a settlement grace of at least one block: with none, a client's close can be mined ahead of
+#   the relay's last settle, and the relay loses its last receipt to a race.
 GENESIS_BOUNDS: Mapping[str, tuple[int, int]] = {
     "block_reward": (0, MAX_U64),
     "producer_share_bps": (0, BASIS_POINTS),
@@ -46,6 +48,7 @@ GENESIS_BOUNDS: Mapping[str, tuple[int, int]] = {
     "active_slot_coeff_bps": (1, BASIS_POINTS),
     "clock_allowance_ms": (0, 60_000),
     "max_channel_blocks": (1, 100_000_000),
+    "settlement_grace_blocks": (1, 100_000_000),
 }
 MAX_EPOCH_MS = 30 * DAY_MS
 # The genesis supply plus this long of block rewards, one block a slot, fits an amount.
@@ -77,6 +80,9 @@ class ChainParams:
     clock_allowance_ms: int = 2_000
     # A channel lives at most this many blocks, so deposits cannot be locked forever.
     max_channel_blocks: int = 1_000_000
+    # After a channel's expiry height, the client may close it only once this many more blocks
+    # have passed; meanwhile the relay can still settle its last receipt (docs/ledger.md).
+    settlement_grace_blocks: int = 100
 
     def __post_init__(self) -> None:
         shares = self.producer_share_bps + self.bandwidth_pool_share_bps + self.developer_share_bps
@@ -97,6 +103,8 @@ class ChainParams:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.settlement_grace_blocks < 0:
+            raise ValueError("settlement_grace_blocks must not be negative")
 
     def reward_split(self) -> tuple[int, int, int]:
         """(producer, bandwidth pool, developer fund) parts of one block reward; no unit lost."""

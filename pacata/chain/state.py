@@ -37,6 +37,7 @@ class Namespace(IntEnum):
     CONSENSUS = 5  # epoch nonce, stake snapshots, producer set (pacata.chain.consensus)
     CREDIT = 6  # a relay's bandwidth credit, by address
     SLASH = 7  # (producer address, slot) of every equivocation already punished
+    EARNERS = 8  # the relays that settled receipts this epoch (pacata.chain.bandwidth_pool)
 
 
 _NAMESPACE_PREFIXES = {namespace: bytes((namespace,)) for namespace in Namespace}
@@ -201,7 +202,12 @@ class Channel(WireObject):
 
 @dataclass(frozen=True, slots=True)
 class ChainTotals(WireObject):
-    """Chain-wide sums: all units minted since genesis, the epoch's bandwidth reward pool."""
+    """Chain-wide sums: all units minted since genesis, the bandwidth pool not yet paid out
+    (this epoch's share of the block rewards and what earlier payouts left), all units burned.
+
+    Supply: every balance, bond and unbonding, plus what channels hold (deposit − paid), plus
+    `bandwidth_pool`, plus `burned`, is exactly `minted`.
+    """
 
     minted: int = 0
     bandwidth_pool: int = 0

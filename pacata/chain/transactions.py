@@ -35,6 +35,8 @@ VRF_PUBLIC_KEY_SIZE = 32
 MAX_ENDPOINTS = 8
 MAX_ENDPOINT_SIZE = 64
 MAX_TIERS = 8
+# A tier's rate limit of 0 bytes per second: the relay does not limit that tier.
+UNLIMITED_RATE = 0
 _TX_SIGNING_TAG = b"pacata/tx-signature/v1"
 _TX_ID_TAG = b"pacata/txid/v1"
 
@@ -118,11 +120,13 @@ class Unbond(WireObject):
 
 @dataclass(frozen=True, slots=True)
 class RelayOffer(WireObject):
-    """What a relay offers: its WireGuard key, endpoints, and price per GiB of each tier."""
+    """What a relay offers: its WireGuard key, endpoints, and for each tier a price per GiB and
+    a rate limit in bytes per second (`UNLIMITED_RATE`, 0: none)."""
 
     wireguard_key: bytes
     endpoints: tuple[str, ...]
     prices_per_gib: tuple[int, ...]
+    rate_limits: tuple[int, ...]
 
     def __post_init__(self) -> None:
         if len(self.wireguard_key) != X25519_KEY_SIZE:
@@ -131,18 +135,31 @@ class RelayOffer(WireObject):
             raise ValueError(f"a relay lists 1 to {MAX_ENDPOINTS} endpoints")
         if not 1 <= len(self.prices_per_gib) <= MAX_TIERS:
             raise ValueError(f"a relay prices 1 to {MAX_TIERS} tiers")
+        _check_rate_limits(len(self.prices_per_gib), len(self.rate_limits))
 
     def write_to(self, writer: Writer) -> None:
         writer.fixed(self.wireguard_key, X25519_KEY_SIZE)
         writer.sequence(self.endpoints, MAX_ENDPOINTS, lambda e: writer.text(e, MAX_ENDPOINT_SIZE))
         writer.sequence(self.prices_per_gib, MAX_TIERS, writer.uvarint)
+        writer.sequence(self.rate_limits, MAX_TIERS, writer.uvarint)
 
     @classmethod
     def read_from(cls, reader: Reader) -> Self:
-        return cls(
-            reader.fixed(X25519_KEY_SIZE),
-            reader.sequence(MAX_ENDPOINTS, lambda: reader.text(MAX_ENDPOINT_SIZE)),
-            reader.sequence(MAX_TIERS, reader.uvarint),
+        wireguard_key = reader.fixed(X25519_KEY_SIZE)
+        endpoints = reader.sequence(MAX_ENDPOINTS, lambda: reader.text(MAX_ENDPOINT_SIZE))
+        prices_per_gib = reader.sequence(MAX_TIERS, reader.uvarint)
+        rate_limits = reader.sequence(MAX_TIERS, reader.uvarint)
+        try:
+            _check_rate_limits(len(prices_per_gib), len(rate_limits))
+        except ValueError as exc:
+            raise DecodeError(str(exc)) from None
+        return cls(wireguard_key, endpoints, prices_per_gib, rate_limits)
+
+
+def _check_rate_limits(tiers: int, rate_limits: int) -> None:
+    if rate_limits != tiers:
+        raise ValueError(
+            f"a relay gives one rate limit per tier: {tiers} prices, {rate_limits} rate limits"
         )
 
 

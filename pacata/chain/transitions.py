@@ -9,6 +9,11 @@ Rules common to every kind (checked in this order, each failure an `InvalidTrans
 Then the kind's own handler (a dispatch table, `HANDLERS`) checks its rules and writes. A handler
 checks everything before it writes, so a refused transaction leaves the state untouched.
 
+Channels: the client tops up only before the expiry height and closes only after the expiry
+height plus `settlement_grace_blocks`; the relay settles at any time while the channel exists,
+so during the grace period its last receipt cannot lose a race with the close. Each settle also
+counts toward the relay's share of the epoch's bandwidth pool (`bandwidth_pool`).
+
 Signatures are verified before these rules run (in a batch by block validation, one at a time
 by the mempool), because verification is the expensive part and parallelizes.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from pacata.chain.bandwidth_pool import record_earning
 from pacata.chain.codec import Writer
 from pacata.chain.consensus import (
     SlashRecord,
@@ -124,8 +130,11 @@ def apply_transaction(state: StateOverlay, tx: Transaction, ctx: BlockContext) -
 
 Handler = Callable[[StateOverlay, Transaction, Account, BlockContext], None]
 
-# Kinds whose validity depends on the block's height or slot and not only on the state they
-# read (a channel's expiry, the age of evidence): the mempool checks them again at every block.
+# Kinds that a later height can make invalid without any change to the state they read (a
+# channel open's expiry window, a top-up past expiry, the age of evidence): the mempool checks
+# them again at every block. CHANNEL_CLOSE depends on the height too, but only the other way:
+# once past the settlement grace it stays valid until its channel changes, which the mempool
+# sees as a changed key. CHANNEL_SETTLE does not depend on the height at all.
 HEIGHT_DEPENDENT_KINDS = frozenset({TxKind.CHANNEL_OPEN, TxKind.CHANNEL_TOPUP, TxKind.EVIDENCE})
 
 
@@ -293,7 +302,9 @@ def _channel_settle(
     state.set_account(relay_address, sender.with_balance(sender.balance + delta - fee))
     fund = state.account(ctx.params.developer_fund)
     state.set_account(ctx.params.developer_fund, fund.with_balance(fund.balance + fee))
-    add_bandwidth_credit(state, relay_address, delta, epoch_of(ctx.slot, ctx.params))
+    epoch = epoch_of(ctx.slot, ctx.params)
+    credit = add_bandwidth_credit(state, relay_address, delta, epoch)
+    record_earning(state, relay_address, credit.earned, epoch)
     state.set_channel(
         receipt.channel_id,
         replace(channel, paid=receipt.cumulative_amount, settled_bytes=receipt.cumulative_bytes),
@@ -306,9 +317,14 @@ def _channel_close(
     payload = tx.payload
     assert isinstance(payload, ChannelClose)
     channel = _open_channel_of_client(state, tx, payload.channel_id)
-    if ctx.height <= channel.expiry_height:
+    # The grace period after expiry belongs to the relay: its last settle can still be mined,
+    # so a close can never overtake it (docs/ledger.md §Channels and the settlement grace).
+    grace = ctx.params.settlement_grace_blocks
+    first_height = channel.expiry_height + grace + 1
+    if ctx.height < first_height:
         raise InvalidTransaction(
-            f"the channel can be closed after height {channel.expiry_height}, now {ctx.height}"
+            f"the channel can be closed from height {first_height} (expiry height "
+            f"{channel.expiry_height} plus a settlement grace of {grace} blocks), now {ctx.height}"
         )
     refund = channel.deposit - channel.paid
     state.set_account(tx.sender_address, sender.with_balance(sender.balance + refund))
@@ -367,7 +383,10 @@ HANDLERS: dict[TxKind, Handler] = {
 
 
 def apply_block_rewards(state: StateOverlay, ctx: BlockContext, fees: int) -> None:
-    """Mints the block reward (split producer / bandwidth pool / fund) and pays the fees."""
+    """Mints the block reward (split producer / bandwidth pool / fund) and pays the fees.
+
+    The pool part waits in `ChainTotals.bandwidth_pool` until the first block of a later epoch
+    pays it to the relays (`bandwidth_pool.pay_bandwidth_pool`)."""
     producer_part, pool_part, developer_part = ctx.params.reward_split()
     producer = state.account(ctx.producer)
     state.set_account(ctx.producer, producer.with_balance(producer.balance + producer_part + fees))

@@ -22,6 +22,7 @@ from pacata.chain.receipts import MAX_CHAIN_ID_SIZE, Receipt
 from pacata.chain.transactions import (
     MAX_ENDPOINT_SIZE,
     MAX_TIERS,
+    UNLIMITED_RATE,
     Bond,
     ChannelClose,
     ChannelOpen,
@@ -157,8 +158,9 @@ class WireSamples:
                 *(f"10.0.0.{i}:1" for i in range(4)),
             ),
             (*(10**i for i in range(MAX_TIERS - 1)), MAX_U64),
+            (UNLIMITED_RATE, *(125_000 * 10**i for i in range(MAX_TIERS - 2)), MAX_U64),
         )
-        narrow_offer = RelayOffer(wireguard_key, ("203.0.113.9:51820",), (0,))
+        narrow_offer = RelayOffer(wireguard_key, ("203.0.113.9:51820",), (0,), (UNLIMITED_RATE,))
         first, second = self.headers[1], self.headers[2]
         payloads: list[Payload] = [
             Transfer(relay, 1),

@@ -1,6 +1,7 @@
 """The ledger's consensus vectors (tests/vectors/consensus/, docs/wire-format.md §Consensus
-vectors): tags, the devnet genesis, one transaction of every kind, a receipt, five blocks and the
-state after them, the commitments (Merkle root, state tree) and the slot lottery.
+vectors): tags, the devnet genesis, one transaction of every kind, a receipt, fifteen blocks and
+the state after them (with a payout of the bandwidth pool), the commitments (Merkle root, state
+tree) and the slot lottery.
 
 Every value is recomputed here from the inputs stored beside it (keys are SHA-256 of their
 label) and compared with the literal; every stored encoding is decoded, compared field by field
@@ -23,6 +24,7 @@ import pytest
 
 import pacata
 from pacata.chain import schema
+from pacata.chain.bandwidth_pool import EpochEarners, epoch_earners
 from pacata.chain.blocks import Block
 from pacata.chain.chain import Chain
 from pacata.chain.codec import WireObject
@@ -36,6 +38,7 @@ from pacata.chain.consensus import (
     ProducerSet,
     SlashRecord,
     StakeSnapshot,
+    begin_block,
     leader_threshold,
     leader_value,
     vrf_input,
@@ -53,6 +56,7 @@ from pacata.chain.state import (
     Channel,
     Namespace,
     RelayRecord,
+    StateOverlay,
     tree_changes,
 )
 from pacata.chain.state_tree import EMPTY_ROOT, StateProof, StateTree, verify_proof
@@ -143,7 +147,10 @@ def receipt_from(fields: dict[str, Any]) -> Receipt:
 
 def offer_from(fields: dict[str, Any]) -> RelayOffer:
     return RelayOffer(
-        hx(fields["wireguard_key"]), tuple(fields["endpoints"]), tuple(fields["prices_per_gib"])
+        hx(fields["wireguard_key"]),
+        tuple(fields["endpoints"]),
+        tuple(fields["prices_per_gib"]),
+        tuple(fields["rate_limits"]),
     )
 
 
@@ -183,6 +190,7 @@ def state_record_type(key: bytes) -> type[WireObject]:
         Namespace.TOTALS: ChainTotals,
         Namespace.CREDIT: BandwidthCredit,
         Namespace.SLASH: SlashRecord,
+        Namespace.EARNERS: EpochEarners,
     }
     if key[0] == Namespace.CONSENSUS:
         return consensus[key]
@@ -381,9 +389,46 @@ def test_pinned_state_records_round_trip_and_commit_to_the_root() -> None:
         ProducerSet,
         BandwidthCredit,
         SlashRecord,
+        EpochEarners,
     }
     root, _ = StateTree({}.get).update(EMPTY_ROOT, tree_changes(entries.items()))
     assert root.hex() == BLOCKS["final_state_root"]
+
+
+def test_the_pinned_bandwidth_pool_payout() -> None:
+    """The first block of epoch 1 pays epoch 0's pool as pinned: each relay pool × its settled
+    amount // the total settled, the remainder left in the pool, before the block's own
+    transactions and reward."""
+    paying = [e for e in BLOCKS["blocks"] if "bandwidth_pool_payout" in e]
+    assert len(paying) == 1
+    entry, payout = paying[0], paying[0]["bandwidth_pool_payout"]
+    settled = {Address.from_string(k): v for k, v in payout["settled"].items()}
+    paid = {Address.from_string(k): v for k, v in payout["paid"].items()}
+    total = sum(settled.values())
+    assert len(settled) == 2
+    assert paid == {relay: payout["pool"] * amount // total for relay, amount in settled.items()}
+    assert payout["left_in_pool"] == payout["pool"] - sum(paid.values()) > 0
+
+    chain = fresh_devnet_chain()
+    for earlier in BLOCKS["blocks"][: entry["height"] - 1]:
+        chain.add_block(Block.decode(hx(earlier["encoding"])))
+    before = StateOverlay(chain.state)
+    earners = epoch_earners(before)
+    assert earners is not None and earners.epoch == payout["epoch"]
+    assert {e.relay: e.settled for e in earners.earnings} == settled
+    assert before.totals().bandwidth_pool == payout["pool"]
+
+    block = Block.decode(hx(entry["encoding"]))
+    after = StateOverlay(chain.state)
+    begin_block(after, block.header, chain.params)
+    assert epoch_earners(after) is None
+    assert after.totals().bandwidth_pool == payout["left_in_pool"]
+    for relay, amount in paid.items():
+        assert after.account(relay).balance == before.account(relay).balance + amount
+
+    chain.add_block(block)
+    pool_part = chain.params.reward_split()[1]
+    assert chain.totals().bandwidth_pool == payout["left_in_pool"] + pool_part
 
 
 def test_blocks_use_every_transaction_kind() -> None:

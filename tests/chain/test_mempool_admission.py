@@ -15,6 +15,7 @@ from pacata.chain.kvstore import LevelDBStore, MemoryStore, WriteBatch
 from pacata.chain.mempool import LoadReport, Mempool
 from pacata.chain.receipts import Receipt
 from pacata.chain.transactions import (
+    ChannelClose,
     ChannelOpen,
     ChannelSettle,
     RelayOffer,
@@ -28,7 +29,7 @@ from pacata.errors import MempoolRejected
 from pacata.testing import ChainFactory
 
 CLIENT, RELAY, OTHER = devnet_key(1), devnet_key(2), devnet_key(3)
-OFFER = RelayOffer(bytes(range(32)), ("198.51.100.7:51820",), (1_000,))
+OFFER = RelayOffer(bytes(range(32)), ("198.51.100.7:51820",), (1_000,), (0,))
 
 
 @pytest.fixture
@@ -88,6 +89,34 @@ def test_a_transaction_that_needs_a_pending_one_before_it_is_admitted(
     pool.add(opened)
     assert pool.pending_nonce(CLIENT.address) == 2
     assert pool.select(10, 10**6)[1] == opened
+
+
+def test_a_close_is_admitted_only_once_the_settlement_grace_has_passed(
+    factory: ChainFactory,
+) -> None:
+    chain = factory.chain
+    opened = factory.sign(CLIENT, ChannelOpen(RELAY.address, 10**8, 0, bytes(32), 3))
+    factory.next_block([opened])
+    channel_id = channel_id_of(CLIENT.public_key, opened.nonce)
+    first = 3 + chain.params.settlement_grace_blocks + 1
+    pool = Mempool(chain)
+    while chain.height + 1 < first:
+        with pytest.raises(MempoolRejected, match=f"can be closed from height {first} "):
+            pool.add(factory.sign(CLIENT, ChannelClose(channel_id)))
+        factory.forget_pending_nonces()
+        # The relay's settle is admitted all through the grace.
+        receipt = Receipt(factory.chain_id, channel_id, chain.height, chain.height).signed(CLIENT)
+        settle = factory.sign(RELAY, ChannelSettle(receipt))
+        pool.add(settle)
+        pool.apply_update(
+            chain.add_block(factory.next_block(pool.select(10, 10**6), connect=False))
+        )
+        assert settle.txid not in pool and pool.why_gone(settle.txid) is None
+    close = factory.sign(CLIENT, ChannelClose(channel_id))
+    pool.add(close)
+    # Once admitted it stays valid: later heights only leave the grace further behind.
+    pool.apply_update(chain.add_block(factory.next_block([], connect=False)))
+    assert close.txid in pool
 
 
 def test_a_block_that_retires_the_relay_evicts_pending_channel_opens(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -23,6 +24,7 @@ from pacata.chain.transactions import (
     RelayRegister,
     RelayRetire,
     RelayUpdate,
+    Transaction,
     Unbond,
 )
 from pacata.chain.transitions import EVIDENCE_REWARD_BPS, channel_id_of
@@ -32,7 +34,7 @@ from pacata.testing.ledger import with_params
 PARAMS = shipped_genesis("devnet").params
 ALICE, RELAY = devnet_key(1), devnet_key(2)
 VRF_KEY = bytes(range(32))
-OFFER = RelayOffer(bytes(32), ("203.0.113.5:51820",), (100_000, 400_000))
+OFFER = RelayOffer(bytes(32), ("203.0.113.5:51820",), (100_000, 400_000), (0, 1_250_000))
 
 
 @pytest.fixture
@@ -108,7 +110,7 @@ def test_relay_registration_lifecycle(factory: ChainFactory) -> None:
     assert record.offer == OFFER
     assert record.owner_public_key == RELAY.public_key
     refused(factory, RelayRegister(OFFER), "already a registered relay", RELAY)
-    cheaper = RelayOffer(OFFER.wireguard_key, OFFER.endpoints, (50_000,))
+    cheaper = RelayOffer(OFFER.wireguard_key, OFFER.endpoints, (50_000,), (625_000,))
     factory.next_block([factory.sign(RELAY, RelayUpdate(cheaper))])
     updated = StateOverlay(chain.store).relay(RELAY.address)
     assert updated is not None
@@ -157,8 +159,8 @@ def test_channel_open_settle_close(factory: ChainFactory) -> None:
     refused(factory, receipt(300_000, 999), "bytes are below", RELAY)
     factory.next_block([factory.sign(RELAY, receipt(300_000, 2_000))])
 
-    refused(factory, ChannelClose(channel_id), "can be closed after height")
-    while chain.height <= channel.expiry_height:
+    refused(factory, ChannelClose(channel_id), "can be closed from height")
+    while chain.height < channel.expiry_height + PARAMS.settlement_grace_blocks:
         factory.next_block()
     refused(factory, ChannelTopup(channel_id, 1), "expired")
     alice_before = chain.account(ALICE.address).balance
@@ -166,6 +168,58 @@ def test_channel_open_settle_close(factory: ChainFactory) -> None:
     assert chain.account(ALICE.address).balance == alice_before - fee + deposit - 300_000
     assert StateOverlay(chain.store).channel(channel_id) is None
     refused(factory, ChannelClose(channel_id), "no open channel")
+
+
+def test_the_client_closes_only_after_the_settlement_grace(factory: ChainFactory) -> None:
+    chain = factory.chain
+    grace = PARAMS.settlement_grace_blocks
+    assert grace == 10  # the devnet's
+    factory.next_block([factory.sign(RELAY, RelayRegister(OFFER))])
+    expiry = chain.height + 3
+    open_tx = factory.sign(ALICE, ChannelOpen(RELAY.address, 1_000_000, 0, bytes(32), expiry))
+    factory.next_block([open_tx])
+    channel_id = channel_id_of(ALICE.public_key, open_tx.nonce)
+
+    def settle(amount: int) -> Transaction:
+        receipt = Receipt(chain.genesis.chain_id, channel_id, amount, amount).signed(ALICE)
+        return factory.sign(RELAY, ChannelSettle(receipt))
+
+    first = expiry + grace + 1
+    paid = 0
+    # Before the expiry, at it, and through the whole grace the close is refused, and the
+    # message names the first height at which it is allowed.
+    while chain.height + 1 < first:
+        height = chain.height + 1
+        message = (
+            f"the channel can be closed from height {first} (expiry height {expiry} plus a "
+            f"settlement grace of {grace} blocks), now {height}"
+        )
+        refused(factory, ChannelClose(channel_id), re.escape(message))
+        if height > expiry:
+            refused(factory, ChannelTopup(channel_id, 1), "the channel has expired")
+        # The relay settles whenever it likes: before the expiry and all through the grace.
+        paid += 1_000
+        factory.next_block([settle(paid)])
+    assert chain.height == expiry + grace
+    channel = StateOverlay(chain.store).channel(channel_id)
+    assert channel is not None and channel.paid == paid
+
+    # Past the grace the channel is still there until the client closes it: the relay can still
+    # settle, and the close refunds what is left after that.
+    factory.next_block([settle(paid + 1)])
+    assert chain.height == first
+    alice_before = chain.account(ALICE.address).balance
+    factory.next_block([factory.sign(ALICE, ChannelClose(channel_id))])
+    refund = 1_000_000 - (paid + 1)
+    assert chain.account(ALICE.address).balance == alice_before - PARAMS.min_fee + refund
+    late = Receipt(chain.genesis.chain_id, channel_id, paid + 2, paid + 2).signed(ALICE)
+    refused(factory, ChannelSettle(late), "no open channel", RELAY)
+
+
+def test_a_negative_settlement_grace_is_refused() -> None:
+    with pytest.raises(ValueError, match="settlement_grace_blocks"):
+        replace(PARAMS, settlement_grace_blocks=-1)
+    assert replace(PARAMS, settlement_grace_blocks=0).settlement_grace_blocks == 0
 
 
 def test_channel_open_rules(factory: ChainFactory) -> None:

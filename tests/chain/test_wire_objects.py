@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pacata.chain.bandwidth_pool import Earning, EpochEarners
 from pacata.chain.blocks import Block
 from pacata.chain.chainstore import BlockInfo, BlockStatus, UndoRecord
 from pacata.chain.codec import MAX_U64, WireObject, Writer
@@ -66,10 +67,12 @@ receipts = st.builds(
     signature=st.binary(min_size=64, max_size=64),
 )
 offers = st.builds(
-    RelayOffer,
-    wireguard_key=h32,
-    endpoints=st.lists(st.text(max_size=20), min_size=1, max_size=8).map(tuple),
-    prices_per_gib=st.lists(u64, min_size=1, max_size=8).map(tuple),
+    lambda key, endpoints, tiers: RelayOffer(
+        key, endpoints, tuple(p for p, _ in tiers), tuple(r for _, r in tiers)
+    ),
+    h32,
+    st.lists(st.text(max_size=20), min_size=1, max_size=8).map(tuple),
+    st.lists(st.tuples(u64, u64), min_size=1, max_size=8),
 )
 PAYLOADS: dict[TxKind, st.SearchStrategy[Any]] = {
     TxKind.TRANSFER: st.builds(Transfer, addresses, positive),
@@ -114,6 +117,13 @@ channels = st.builds(
     open_height=u64,
     expiry_height=u64,
 )
+earners = st.builds(
+    lambda epoch, entries: EpochEarners(
+        epoch, tuple(Earning(Address(raw), amount) for raw, amount in sorted(entries.items()))
+    ),
+    u64,
+    st.dictionaries(st.binary(min_size=20, max_size=20), positive, min_size=1, max_size=20),
+)
 wire_objects = st.one_of(
     headers,
     receipts,
@@ -122,6 +132,7 @@ wire_objects = st.one_of(
     channels,
     st.builds(ChainTotals, u64, u64, u64),
     st.builds(RelayRecord, pubkeys, offers, u64),
+    earners,
     st.builds(BlockInfo, u64, h32, st.sampled_from(list(BlockStatus))),
     st.builds(
         UndoRecord,
@@ -211,6 +222,22 @@ def test_zero_amount_transfer_is_refused_on_decode() -> None:
     mutated = encoded[:-65] + b"\x00" + encoded[-64:]
     with pytest.raises(DecodeError, match="amount must be positive"):
         Transaction.decode(mutated)
+
+
+def test_an_offer_gives_one_rate_limit_per_tier() -> None:
+    with pytest.raises(ValueError, match="one rate limit per tier: 2 prices, 1 rate limits"):
+        RelayOffer(bytes(32), ("198.51.100.1:51820",), (1, 2), (0,))
+    offer = RelayOffer(bytes(32), ("198.51.100.1:51820",), (1, 2), (0, 200))
+    encoded = offer.encode()
+    # The rate limits are the last field: a count, then a uvarint each (200 takes two bytes).
+    assert encoded.endswith(b"\x02\x00\xc8\x01")
+    for count, values in ((1, b"\x00"), (3, b"\x00\x00\x00"), (0, b"")):
+        with pytest.raises(DecodeError, match="one rate limit per tier"):
+            RelayOffer.decode(encoded[:-4] + bytes((count,)) + values)
+    tx = make_transaction(KEYS[0], "pacata-test", 0, 1000, RelayRegister(offer))
+    body, signature = tx.encode()[:-64], tx.encode()[-64:]
+    with pytest.raises(DecodeError, match="one rate limit per tier"):
+        Transaction.decode(body[:-4] + b"\x01\x00" + signature)
 
 
 def test_uncompressed_or_invalid_sender_key_is_refused() -> None:

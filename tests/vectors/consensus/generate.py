@@ -29,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pacata.chain import schema
+from pacata.chain.bandwidth_pool import epoch_earners, pay_bandwidth_pool
 from pacata.chain.chain import Chain
 from pacata.chain.codec import MAX_U64
-from pacata.chain.consensus import leader_threshold, leader_value, vrf_input
+from pacata.chain.consensus import epoch_of, leader_threshold, leader_value, vrf_input
 from pacata.chain.devnet import devnet_vrf_public_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.hashing import ZERO_HASH, sha256, tagged_hash
@@ -40,8 +41,10 @@ from pacata.chain.keys import PrivateKey
 from pacata.chain.kvstore import MemoryStore
 from pacata.chain.merkle import merkle_root
 from pacata.chain.receipts import Receipt
+from pacata.chain.state import StateOverlay
 from pacata.chain.state_tree import EMPTY_ROOT, StateTree
 from pacata.chain.transactions import (
+    UNLIMITED_RATE,
     Bond,
     ChannelClose,
     ChannelOpen,
@@ -124,6 +127,7 @@ def offer_fields(offer: RelayOffer) -> dict[str, Any]:
         "wireguard_key": offer.wireguard_key.hex(),
         "endpoints": list(offer.endpoints),
         "prices_per_gib": list(offer.prices_per_gib),
+        "rate_limits": list(offer.rate_limits),
     }
 
 
@@ -284,6 +288,7 @@ def transaction_vectors() -> dict[str, Any]:
         x25519_public("pacata vector relay wireguard"),
         ("198.51.100.4:51820", "[2001:db8::4]:51820"),
         (1_000_000, 5_000_000, 20_000_000),
+        (UNLIMITED_RATE, 12_500_000, 125_000_000),
     )
     receipt = Receipt(CHAIN_ID, channel, 3 * 2**30, 12_345_678).signed(client)
     first, second = evidence_headers(account(5), slot=42, height=40)
@@ -297,7 +302,11 @@ def transaction_vectors() -> dict[str, Any]:
             account(4),
             301,
             1_000,
-            RelayUpdate(RelayOffer(offer.wireguard_key, ("relay.example.org:443",), (900_000,))),
+            RelayUpdate(
+                RelayOffer(
+                    offer.wireguard_key, ("relay.example.org:443",), (900_000,), (1_250_000_000,)
+                )
+            ),
         ),
         (account(4), 302, 1_000, RelayRetire()),
         (
@@ -338,18 +347,26 @@ def receipt_vectors() -> dict[str, Any]:
 
 
 def block_vectors() -> dict[str, Any]:
-    """Five blocks on the devnet genesis that use every transaction kind, the last one in the
-    second epoch (so the epoch rotates), and the whole state after them."""
+    """Fifteen blocks on the devnet genesis that use every transaction kind, and the whole state
+    after them. The epoch rotates at height 6 (slot 60), whose block pays epoch 0's bandwidth
+    pool to the two relays that settled in it; relay 4 settles its expired channel during the
+    settlement grace period (height 5), and the client closes it once the grace has passed
+    (height 15 = expiry 4 + the devnet's grace of 10 + 1). Heights 7 to 14 are empty."""
     factory = ChainFactory(Chain(MemoryStore(), shipped_genesis("devnet"), InlineVerifier()))
+    params = factory.genesis.params
     a = [key(account(i)) for i in range(10)]
     newcomer = key("pacata vector newcomer")
     relay_offer = RelayOffer(
         x25519_public("pacata vector relay wireguard"),
         ("198.51.100.4:51820",),
         (1_000_000, 5_000_000),
+        (UNLIMITED_RATE, 12_500_000),
     )
     other_offer = RelayOffer(
-        x25519_public("pacata vector relay 7 wireguard"), ("203.0.113.7:51820",), (2_000_000,)
+        x25519_public("pacata vector relay 7 wireguard"),
+        ("203.0.113.7:51820",),
+        (2_000_000,),
+        (1_250_000,),
     )
     channel: dict[str, bytes] = {}
 
@@ -358,11 +375,14 @@ def block_vectors() -> dict[str, Any]:
         channel[name] = channel_id_of(tx.sender, tx.nonce)
         return tx
 
-    def settle(amount: int, carried: int) -> Transaction:
-        receipt = Receipt(CHAIN_ID, channel["first"], carried, amount).signed(a[1])
-        return factory.sign(a[4], ChannelSettle(receipt))
+    def settle(
+        relay: PrivateKey, client: PrivateKey, name: str, amount: int, carried: int
+    ) -> Transaction:
+        receipt = Receipt(CHAIN_ID, channel[name], carried, amount).signed(client)
+        return factory.sign(relay, ChannelSettle(receipt))
 
     first, second = evidence_headers(account(5), slot=3, height=3)
+    grace_end = 4 + params.settlement_grace_blocks
     plan: list[tuple[int, list[tuple[str, Callable[[], Transaction]]]]] = [
         (
             1,
@@ -376,11 +396,11 @@ def block_vectors() -> dict[str, Any]:
                     lambda: factory.transfer(a[2], a[3].address, 250_000),
                 ),
                 (
-                    "account 4 registers as a relay",
+                    "account 4 registers as a relay (tier 0 unlimited, tier 1 at 100 Mbit/s)",
                     lambda: factory.sign(a[4], RelayRegister(relay_offer)),
                 ),
                 (
-                    "account 7 registers as a relay",
+                    "account 7 registers as a relay (10 Mbit/s)",
                     lambda: factory.sign(a[7], RelayRegister(other_offer)),
                 ),
                 (
@@ -407,7 +427,7 @@ def block_vectors() -> dict[str, Any]:
                     ),
                 ),
                 (
-                    "relay 4 updates its offer",
+                    "relay 4 updates its offer to three tiers with their rate limits",
                     lambda: factory.sign(
                         a[4],
                         RelayUpdate(
@@ -415,11 +435,26 @@ def block_vectors() -> dict[str, Any]:
                                 relay_offer.wireguard_key,
                                 relay_offer.endpoints,
                                 (900_000, 4_000_000, 16_000_000),
+                                (UNLIMITED_RATE, 25_000_000, 125_000_000),
                             )
                         ),
                     ),
                 ),
                 ("account 9 unbonds 500 PAC", lambda: factory.sign(a[9], Unbond(50_000_000_000))),
+                (
+                    "account 2 opens a channel to relay 7",
+                    lambda: open_channel(
+                        a[2],
+                        "third",
+                        ChannelOpen(
+                            a[7].address,
+                            10_000_000,
+                            0,
+                            x25519_public("pacata vector client 2"),
+                            1_000,
+                        ),
+                    ),
+                ),
             ],
         ),
         (
@@ -429,7 +464,10 @@ def block_vectors() -> dict[str, Any]:
                     "account 1 tops up its channel",
                     lambda: factory.sign(a[1], ChannelTopup(channel["first"], 10_000_000)),
                 ),
-                ("relay 4 settles a receipt of 3 GiB", lambda: settle(12_345_678, 3 * 2**30)),
+                (
+                    "relay 4 settles a receipt of 3 GiB",
+                    lambda: settle(a[4], a[1], "first", 12_345_678, 3 * 2**30),
+                ),
                 (
                     "account 8 opens a tier-0 channel to relay 4",
                     lambda: open_channel(
@@ -453,17 +491,43 @@ def block_vectors() -> dict[str, Any]:
                     "account 3 sends 77777 to a new account, fee 2500",
                     lambda: factory.sign(a[3], Transfer(newcomer.address, 77_777), fee=2_500),
                 ),
-                ("relay 4 settles a receipt of 5 GiB", lambda: settle(20_000_000, 5 * 2**30)),
+                (
+                    "relay 4 settles a receipt of 5 GiB",
+                    lambda: settle(a[4], a[1], "first", 20_000_000, 5 * 2**30),
+                ),
+                (
+                    "relay 7 settles a receipt of 1 GiB",
+                    lambda: settle(a[7], a[2], "third", 3_333_333, 2**30),
+                ),
             ],
         ),
         (
-            56,
+            1,
             [
                 (
-                    "account 1 closes its expired channel",
+                    "relay 4 settles a receipt of 6 GiB of the expired channel, in its grace",
+                    lambda: settle(a[4], a[1], "first", 23_456_789, 6 * 2**30),
+                ),
+            ],
+        ),
+        (
+            54,
+            [
+                ("relay 7 retires", lambda: factory.sign(a[7], RelayRetire())),
+                (
+                    "relay 4 settles a receipt of 250 MiB of account 8's channel",
+                    lambda: settle(a[4], a[8], "second", 999_999, 250 * 2**20),
+                ),
+            ],
+        ),
+        *[(1, []) for _ in range(grace_end - 6)],
+        (
+            1,
+            [
+                (
+                    "account 1 closes its expired channel after the settlement grace",
                     lambda: factory.sign(a[1], ChannelClose(channel["first"])),
                 ),
-                ("relay 7 retires", lambda: factory.sign(a[7], RelayRetire())),
                 (
                     "account 6 reports account 5 signing two headers for slot 3",
                     lambda: factory.sign(a[6], Evidence(first, second)),
@@ -473,27 +537,33 @@ def block_vectors() -> dict[str, Any]:
     ]
     blocks = []
     for slot_gap, steps in plan:
+        chain = factory.chain
+        payout = None
+        if epoch_of(chain.tip.slot + slot_gap, params) != epoch_of(chain.tip.slot, params):
+            payout = pool_payout(chain)
         transactions = [make() for _, make in steps]
         block = factory.next_block(transactions, slot_gap=slot_gap)
         header = block.header
-        blocks.append(
-            {
-                "height": header.height,
-                "slot": header.slot,
-                "timestamp_ms": header.timestamp_ms,
-                "transactions": [note for note, _ in steps],
-                "txids": [tx.txid.hex() for tx in block.transactions],
-                "tx_root": header.tx_root.hex(),
-                "state_root": header.state_root.hex(),
-                "vrf_output": header.vrf_output.hex(),
-                "vrf_proof": header.vrf_proof.hex(),
-                "header_signing_digest": header.signing_digest().hex(),
-                "header": header.encode().hex(),
-                "hash": block.hash.hex(),
-                "encoding": block.encode().hex(),
-            }
-        )
+        entry = {
+            "height": header.height,
+            "slot": header.slot,
+            "timestamp_ms": header.timestamp_ms,
+            "transactions": [note for note, _ in steps],
+            "txids": [tx.txid.hex() for tx in block.transactions],
+            "tx_root": header.tx_root.hex(),
+            "state_root": header.state_root.hex(),
+            "vrf_output": header.vrf_output.hex(),
+            "vrf_proof": header.vrf_proof.hex(),
+            "header_signing_digest": header.signing_digest().hex(),
+            "header": header.encode().hex(),
+            "hash": block.hash.hex(),
+            "encoding": block.encode().hex(),
+        }
+        if payout is not None:
+            entry["bandwidth_pool_payout"] = payout
+        blocks.append(entry)
     chain = factory.chain
+    assert chain.height == grace_end + 1
     state = {k[len(schema.STATE) :].hex(): v.hex() for k, v in chain.kv.iterate(schema.STATE)}
     return {
         "genesis": "devnet",
@@ -503,6 +573,24 @@ def block_vectors() -> dict[str, Any]:
         "tip_hash": chain.tip.hash.hex(),
         "final_state_root": chain.state_root.hex(),
         "final_state": dict(sorted(state.items())),
+    }
+
+
+def pool_payout(chain: Chain) -> dict[str, Any] | None:
+    """What the first block of the next epoch pays out of the bandwidth pool, on `chain`'s tip:
+    the pool, what each relay settled in the tip's epoch, what each receives, what is left."""
+    state = StateOverlay(chain.state)
+    earners = epoch_earners(state)
+    if earners is None:
+        return None
+    pool = state.totals().bandwidth_pool
+    paid = pay_bandwidth_pool(state)
+    return {
+        "epoch": earners.epoch,
+        "pool": pool,
+        "settled": {str(e.relay): e.settled for e in earners.earnings},
+        "paid": {str(relay): amount for relay, amount in paid.items()},
+        "left_in_pool": state.totals().bandwidth_pool,
     }
 
 
