@@ -1,31 +1,46 @@
 """The VPN plugin's API routes (pacata/rpc/vpn.py): open a channel, list the tunnels.
 
-`POST /api/vpn/channels` (administrative) signs a `CHANNEL_OPEN` with the node's account key —
-the tunnel key it admits is this node's WireGuard key — and submits it; the mempool's rules
-apply (a refusal is a 400 with the reason). The tunnel comes up by itself once the opening is
-deep enough (pacata/node/vpn_plugin.py). `GET /api/vpn/tunnels` lists the account's channels in
-both roles with their state.
+`POST /api/vpn/relay` (administrative) signs the relay's `RELAY_REGISTER`, `RELAY_UPDATE` or
+`RELAY_RETIRE` with the node's account key; the offer's WireGuard key is the node's, and its
+endpoints default to the node record's UDP endpoints that name an address (its `--listen` host,
+its reflexive address). `POST /api/vpn/channels` (administrative) signs a `CHANNEL_OPEN`
+with the node's account key — the tunnel key it admits is this node's WireGuard key — and
+submits it. The mempool's rules apply to both (a refusal is a 400 with the reason). The tunnel
+comes up by itself once the opening is deep enough (pacata/node/vpn_plugin.py).
+`GET /api/vpn/tunnels` lists the account's channels in both roles with their state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from pacata.chain.keys import Address
 from pacata.chain.state import Channel
-from pacata.chain.transactions import ChannelOpen
+from pacata.chain.transactions import (
+    ChannelOpen,
+    Payload,
+    RelayOffer,
+    RelayRegister,
+    RelayRetire,
+    RelayUpdate,
+)
 from pacata.chain.transitions import channel_id_of
-from pacata.node.endpoints import Endpoint, bind_handlers, json_body, json_response
+from pacata.node.endpoints import BadRequest, Endpoint, bind_handlers, json_body, json_response
 from pacata.node.service import NodeService
 from pacata.node.vpn_chain import AccountTransactions
+from pacata.p2p.records import NodeRecord, Transport
 from pacata.rpc.vpn import (
     LIST_TUNNELS,
     OPEN_CHANNEL,
+    RELAY_OFFER,
     VPN_ROUTES,
     OpenChannelRequestSchema,
     OpenedChannelSchema,
+    RelayOfferRequestSchema,
+    SubmittedOfferSchema,
     TunnelsSchema,
 )
 from pacata.vpn.channel_peers import ChannelPeers, PlannedPeer
@@ -41,17 +56,66 @@ class VpnApi:
         *,
         interface: str,
         wireguard_key: bytes,
+        record: Callable[[], NodeRecord],
+        awaiting: Mapping[bytes, PlannedPeer] | None = None,
+        meter_view: Callable[[bytes], Mapping[str, int]] | None = None,
     ) -> None:
         self.service = service
         self.account = account
         self.channels = channels
         self.interface = interface
         self.wireguard_key = wireguard_key
+        self.record = record
+        self.awaiting = awaiting if awaiting is not None else {}
+        self.meter_view = meter_view
 
     def endpoints(self) -> tuple[Endpoint, ...]:
-        return bind_handlers(
-            VPN_ROUTES, {OPEN_CHANNEL: self.open_channel, LIST_TUNNELS: self.list_tunnels}
-        )
+        handlers = {
+            RELAY_OFFER: self.relay_offer,
+            OPEN_CHANNEL: self.open_channel,
+            LIST_TUNNELS: self.list_tunnels,
+        }
+        return bind_handlers(VPN_ROUTES, handlers)
+
+    async def relay_offer(self, request: web.Request) -> web.StreamResponse:
+        body = await json_body(request, RelayOfferRequestSchema)
+        action = body["action"]
+        endpoints: tuple[str, ...] = ()
+        payload: Payload
+        if action == "retire":
+            payload = RelayRetire()
+        else:
+            prices = body.get("prices_per_gib")
+            if prices is None:
+                raise BadRequest("prices_per_gib: required to register or update an offer")
+            limits = body.get("rate_limits", [0] * len(prices))
+            if len(limits) != len(prices):
+                raise BadRequest("rate_limits: one per tier, as many as prices_per_gib")
+            endpoints = tuple(body.get("endpoints") or self._own_endpoints())
+            offer = RelayOffer(self.wireguard_key, endpoints, tuple(prices), tuple(limits))
+            payload = RelayRegister(offer) if action == "register" else RelayUpdate(offer)
+        tx = self.account.submit(payload)
+        submitted = {
+            "txid": tx.txid,
+            "action": action,
+            "relay": self.account.address,
+            "endpoints": list(endpoints),
+            "status": "pending",
+        }
+        return json_response(SubmittedOfferSchema, submitted, status=202)
+
+    def _own_endpoints(self) -> list[str]:
+        found = [
+            _host_port((endpoint.host, endpoint.port))
+            for endpoint in self.record().endpoints
+            if endpoint.transport is Transport.UDP and endpoint.host not in ("0.0.0.0", "::")
+        ]
+        if not found:
+            raise BadRequest(
+                "endpoints: this node knows no address clients can reach (it listens on "
+                "every address and no peer has told it its reflexive one); give endpoints"
+            )
+        return found
 
     async def open_channel(self, request: web.Request) -> web.StreamResponse:
         body = await json_body(request, OpenChannelRequestSchema)
@@ -94,13 +158,21 @@ class VpnApi:
     ) -> dict[str, Any]:
         endpoint = None if peer is None else peer.endpoint
         depth = max(0, height - channel.open_height + 1)
-        if peer is not None:
+        if peer is not None and peer.public_key in self.awaiting:
+            state = "connecting"
+        elif peer is not None:
             state = "up"
         elif depth < self.channels.confirmations and height < channel.expiry_height:
             state = "confirming"
         else:
             state = "ended"
+        view: Mapping[str, int] = {}
+        if self.meter_view is not None:
+            view = self.meter_view(channel_id)
         return {
+            "receipted": view.get("receipted"),
+            "acknowledged": view.get("acknowledged"),
+            "counted_bytes": view.get("counted_bytes"),
             "channel_id": channel_id,
             "role": self.channels.role_in(channel),
             "relay": channel.relay,

@@ -8,6 +8,7 @@ hash on it (from genesis if none is).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 
 from pacata.chain import schema
@@ -104,6 +105,9 @@ class ChainLedger:
     def transaction_encoding(self, txid: bytes) -> bytes | None:
         tx = self.mempool.get(txid)
         return None if tx is None else tx.encode()
+
+    def pending_txids(self, limit: int) -> list[bytes]:
+        return [tx.txid for tx in itertools.islice(self.mempool.transactions(), limit)]
 
     def add_transaction(self, tx: Transaction) -> None:
         self.mempool.add(tx)

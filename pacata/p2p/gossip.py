@@ -150,6 +150,21 @@ class Gossip:
             if len(state.announcements) > self.limits.max_pending_announcements:
                 state.announcements.popitem(last=False)
 
+    def offer(self, peer: PeerId, kind: ItemKind, items: Iterable[bytes]) -> None:
+        """Announces items we hold to one peer (what waits in our mempool, to a peer that just
+        connected), those it is not known to have."""
+        state = self._peers.get(peer)
+        if state is None:
+            return
+        for item in items:
+            key = (kind, item)
+            if key in state.known:
+                continue
+            state.known.add(key)
+            state.announcements[key] = 0
+            if len(state.announcements) > self.limits.max_pending_announcements:
+                state.announcements.popitem(last=False)
+
     # -- fetching -------------------------------------------------------------------------
 
     def on_inventory(

@@ -121,6 +121,10 @@ class Ledger(SyncLedger, Protocol):
 
     def transaction_encoding(self, txid: bytes) -> bytes | None: ...
 
+    def pending_txids(self, limit: int) -> list[bytes]:
+        """Up to `limit` ids of the transactions waiting in the mempool, oldest first."""
+        ...
+
     def add_transaction(self, tx: Transaction) -> None:
         """Raises `MempoolRejected`."""
         ...
@@ -335,6 +339,19 @@ class PeerNetwork:
     def add_bootnode(self, address: DialAddress) -> None:
         self.peers.add_bootnode(address)
 
+    def node_id_with_wireguard_key(self, wireguard_key: bytes) -> bytes | None:
+        """The connected node whose record advertises `wireguard_key` (a relay, found by its
+        offer's key), if any."""
+        for session in self._sessions.values():
+            record = session.record
+            if (
+                record is not None
+                and record.wireguard_key == wireguard_key
+                and session.connection.is_established
+            ):
+                return session.node_id
+        return None
+
     def shutdown(self, now: float) -> None:
         for session in self._sessions.values():
             session.connection.close(DisconnectReason.SHUTDOWN, "node shutting down")
@@ -478,6 +495,9 @@ class PeerNetwork:
             self.peers.connected(session.dialed, node_id)
         self._learn_endpoints(record, observed_host=session.remote.host)
         self.gossip.add_peer(session.peer)
+        # What waits in our mempool may have been submitted while we had no peer to tell.
+        pending = self.ledger.pending_txids(self.config.gossip.max_pending_announcements)
+        self.gossip.offer(session.peer, ItemKind.TRANSACTION, pending)
         self.sync.set_tip(session.peer, hello.tip_height, hello.tip_hash)
         if hello.tip_height >= self.ledger.tip()[0]:
             self.sync.request_round(session.peer)

@@ -80,6 +80,10 @@ class RelayOfferSchema(Schema):
     wireguard_key = HexBytes()
     endpoints = fields.List(fields.String())
     prices_per_gib = fields.List(fields.Integer(), metadata={"description": "per tier"})
+    rate_limits = fields.List(
+        fields.Integer(),
+        metadata={"description": "per tier, in bytes per second; 0 is unlimited"},
+    )
 
 
 class RelayOfferPayloadSchema(Schema):

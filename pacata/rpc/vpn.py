@@ -8,12 +8,46 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from pacata.chain.transactions import MAX_TIERS
+from pacata.chain.transactions import MAX_ENDPOINT_SIZE, MAX_ENDPOINTS, MAX_TIERS
 from pacata.json_fields import HexBytes
 from pacata.rpc.routes import Route
 from pacata.rpc.schemas import address_field, nested
 
 _BAD = (400, "a malformed body, or a transaction the mempool refuses (the reason says which)")
+
+
+_U64 = validate.Range(0, 2**64 - 1)
+
+
+class RelayOfferRequestSchema(Schema):
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(["register", "update", "retire"]),
+        metadata={"description": "register a new offer, replace it, or withdraw it"},
+    )
+    endpoints = fields.List(
+        fields.String(validate=validate.Length(1, MAX_ENDPOINT_SIZE)),
+        validate=validate.Length(1, MAX_ENDPOINTS),
+        metadata={"description": "HOST:PORT clients reach; default: the node's UDP endpoints"},
+    )
+    prices_per_gib = fields.List(
+        fields.Integer(strict=True, validate=_U64),
+        validate=validate.Length(1, MAX_TIERS),
+        metadata={"description": "base units per GiB, one per tier (register and update)"},
+    )
+    rate_limits = fields.List(
+        fields.Integer(strict=True, validate=_U64),
+        validate=validate.Length(1, MAX_TIERS),
+        metadata={"description": "bytes per second per tier, 0: unlimited (default: all 0)"},
+    )
+
+
+class SubmittedOfferSchema(Schema):
+    txid = HexBytes()
+    action = fields.String()
+    relay = address_field()
+    endpoints = fields.List(fields.String())
+    status = fields.String(metadata={"enum": ["pending"]})
 
 
 class OpenChannelRequestSchema(Schema):
@@ -55,9 +89,21 @@ class TunnelSchema(Schema):
     confirmations = fields.Integer(metadata={"description": "blocks deep its opening is"})
     state = fields.String(
         metadata={
-            "enum": ["confirming", "up", "ended"],
-            "description": "up: its WireGuard peer is configured",
+            "enum": ["confirming", "connecting", "up", "ended"],
+            "description": "connecting: deep enough, waiting for the relay's acknowledgement; "
+            "up: its WireGuard peer is configured",
         }
+    )
+    receipted = fields.Integer(
+        allow_none=True,
+        metadata={"description": "the newest receipt's amount: signed (client), stored (relay)"},
+    )
+    acknowledged = fields.Integer(
+        allow_none=True,
+        metadata={"description": "what the relay acknowledged storing, durably"},
+    )
+    counted_bytes = fields.Integer(
+        allow_none=True, metadata={"description": "bytes carried, by this node's own meter"}
     )
     peer = HexBytes(allow_none=True, metadata={"description": "the WireGuard peer's key"})
     peer_address = fields.String(allow_none=True, metadata={"description": "its overlay address"})
@@ -72,6 +118,17 @@ class TunnelsSchema(Schema):
     tunnels = fields.List(nested(TunnelSchema))
 
 
+RELAY_OFFER = Route(
+    "vpn_relay_offer",
+    "POST",
+    "/api/vpn/relay",
+    "Register, update or retire this node's relay offer (signed by its account)",
+    SubmittedOfferSchema,
+    status=202,
+    request=RelayOfferRequestSchema,
+    errors=(_BAD,),
+    admin=True,
+)
 OPEN_CHANNEL = Route(
     "vpn_open_channel",
     "POST",
@@ -91,4 +148,4 @@ LIST_TUNNELS = Route(
     TunnelsSchema,
 )
 
-VPN_ROUTES: tuple[Route, ...] = (OPEN_CHANNEL, LIST_TUNNELS)
+VPN_ROUTES: tuple[Route, ...] = (RELAY_OFFER, OPEN_CHANNEL, LIST_TUNNELS)

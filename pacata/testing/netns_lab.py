@@ -42,7 +42,8 @@ from pacata.vpn.wireguard import x25519_public_key
 
 UNDERLAY = ("10.231.0.1", "10.231.0.2")
 OVERLAY = ("10.232.0.1", "10.232.0.2")
-# The test's own namespace ↔ side N: 10.233.N.1 here, 10.233.N.2 there (`reach`).
+# The test's own namespace ↔ side N (`reach`): a /30 of 10.233.0.0/16 of the lab's own (by its
+# tag), so that labs of two test runs at once do not route over each other's links.
 MANAGEMENT_PREFIX = "10.233"
 WIREGUARD_PORT = 51820
 TOOLS = ("ip", "wg", "wireguard-go", "iperf3", "ping")
@@ -51,7 +52,8 @@ TOOLS = ("ip", "wg", "wireguard-go", "iperf3", "ping")
 # The two ends of `transfer`, run with `ip netns exec` under this interpreter.
 _RECEIVER = """
 import hashlib, socket, sys
-listener = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+port = int(sys.argv[1])
+listener = socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True)
 connection, _ = listener.accept()
 digest, count = hashlib.sha256(), 0
 while chunk := connection.recv(1 << 20):
@@ -195,11 +197,12 @@ class NamespaceLab:
         self.host("ip", "link", "add", here, "type", "veth", "peer", "name", there,
                   "netns", namespace)  # fmt: skip
         self.links.append(here)
-        self.host("ip", "addr", "add", f"{MANAGEMENT_PREFIX}.{side}.1/30", "dev", here)
+        subnet = f"{MANAGEMENT_PREFIX}.{int(self.tag) % 128 * 2 + side}"
+        self.host("ip", "addr", "add", f"{subnet}.1/30", "dev", here)
         self.host("ip", "link", "set", here, "up")
-        self.run(namespace, "ip", "addr", "add", f"{MANAGEMENT_PREFIX}.{side}.2/30", "dev", there)
+        self.run(namespace, "ip", "addr", "add", f"{subnet}.2/30", "dev", there)
         self.run(namespace, "ip", "link", "set", there, "up")
-        return f"{MANAGEMENT_PREFIX}.{side}.2"
+        return f"{subnet}.2"
 
     def close(self) -> None:
         for process in self.processes:

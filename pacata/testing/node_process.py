@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pacata.chain.devnet import devnet_key, devnet_vrf_public_key, devnet_vrf_seed
+from pacata.chain.keys import PrivateKey
+from pacata.chain.transactions import Transaction
 from pacata.node.cookie import COOKIE_FILE
+from pacata.node.key_files import ACCOUNT_KEY_FILE
 from pacata.testing.genesis import devnet_document
 
 T = TypeVar("T")
@@ -61,6 +64,14 @@ def write_test_genesis(
             account["vrf_public_key"] = devnet_vrf_public_key(index).hex()
     path.write_text(json.dumps(document), encoding="utf-8")
     return path
+
+
+def write_account_key(datadir: Path, key: PrivateKey) -> None:
+    """Gives a data directory the account that pays for (and earns by) its tunnels."""
+    datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = datadir / ACCOUNT_KEY_FILE
+    path.write_text(key.secret.hex() + "\n", encoding="ascii")
+    path.chmod(0o600)
 
 
 def write_producer_key(datadir: Path, index: int) -> None:
@@ -148,6 +159,17 @@ class NodeProcess:
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.get("/api/status")
         return result
+
+    def submit(self, tx: Transaction) -> str:
+        """Submits `tx`; its id, or `NodeFailed` with the node's answer if refused."""
+        answer: dict[str, Any] = self.request("POST", "/api/txs", {"tx": tx.encode().hex()})
+        if answer.get("status") != "pending":
+            raise NodeFailed(f"{self.name} refused a transaction: {answer}")
+        return str(answer["txid"])
+
+    def confirmed(self, txid: str) -> bool:
+        """Whether the transaction `txid` is on this node's main chain."""
+        return bool(self.get(f"/api/txs/{txid}").get("status") == "confirmed")
 
     # -- waiting --------------------------------------------------------------------------
 

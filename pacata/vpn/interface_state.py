@@ -93,6 +93,13 @@ class InterfaceState:
         if device is not None and public_key in device.peers:
             device.remove_peer(public_key)
 
+    def counters(self) -> dict[bytes, tuple[int, int]]:
+        """Each peer's (received, sent) bytes since it was added: the meters' input."""
+        device = self.device
+        if device is None:
+            return {}
+        return {key: (peer.rx_bytes, peer.tx_bytes) for key, peer in device.peers.items()}
+
     def status(self, listen_port: int, fwmark: int) -> InterfaceStatus:
         device = self.device
         peers: list[PeerStatus] = []

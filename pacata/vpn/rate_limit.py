@@ -14,6 +14,11 @@ Rules:
   with no limits at all pays one truth test per batch.
 - Priority orders the peers of one batch when the relay has more to send than it can: the
   higher first, and among equals the order they came in. It never drops.
+- A budget caps what a peer may move at all: the engine refuses its packets, both ways, once
+  the peer's byte counters (received plus sent, the device's, as `wg show` reports them)
+  reach `budget`. A relay sets it to what the client has paid for plus its credit window, and
+  raises it with every receipt: the client can never owe more than the window, and its
+  receipts pace it as acknowledgements pace TCP (docs/paid-tunnels.md §Credit window).
 - Sans-I/O: `now` is passed in (monotonic seconds); no clock is read here.
 """
 
@@ -30,10 +35,13 @@ BURST_SECONDS = 0.1
 class PeerLimit:
     rate: int = 0  # bytes per second in each direction; 0: unlimited
     priority: int = 0  # higher goes first
+    budget: int | None = None  # the peer's counters (received + sent) may not pass it
 
     def __post_init__(self) -> None:
         if self.rate < 0:
             raise ValueError("a rate limit is not negative")
+        if self.budget is not None and self.budget < 0:
+            raise ValueError("a budget is not negative")
 
 
 class TokenBucket:
@@ -72,16 +80,19 @@ class PeerLimits:
         return bool(self._limits)
 
     def set(self, peer: bytes, limit: PeerLimit, now: float) -> None:
-        """Sets (or, with rate 0 and priority 0, removes) a peer's limit; a new rate starts
-        with a full bucket."""
-        for outbound in (False, True):
-            self._buckets.pop((peer, outbound), None)
+        """Sets (or, with no rate, priority or budget, removes) a peer's limit; a new rate
+        starts with a full bucket, an unchanged one keeps its bucket (a budget raised by every
+        receipt must not refill it)."""
+        old = self._limits.get(peer, PeerLimit())
         if limit == PeerLimit():
             self._limits.pop(peer, None)
+        else:
+            self._limits[peer] = limit
+        if limit.rate == old.rate and (peer, True) in self._buckets:
             return
-        self._limits[peer] = limit
-        if limit.rate:
-            for outbound in (False, True):
+        for outbound in (False, True):
+            self._buckets.pop((peer, outbound), None)
+            if limit.rate:
                 self._buckets[(peer, outbound)] = TokenBucket(limit.rate, now)
 
     def remove(self, peer: bytes) -> None:
@@ -90,6 +101,10 @@ class PeerLimits:
 
     def get(self, peer: bytes) -> PeerLimit:
         return self._limits.get(peer, PeerLimit())
+
+    def budget(self, peer: bytes) -> int | None:
+        limit = self._limits.get(peer)
+        return None if limit is None else limit.budget
 
     def admit(self, peer: bytes, size: int, now: float, *, outbound: bool) -> bool:
         """Whether a packet of `size` bytes to (outbound) or from `peer` may pass."""

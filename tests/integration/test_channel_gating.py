@@ -1,6 +1,7 @@
 """The chain gates the tunnels: real `pacatad`s, a relay and a client, in two namespaces.
 
-The relay (namespace A, `--relay`, also the producer) registers its offer on chain; the client
+The relay (namespace A, `--relay`, also the producer) registers its offer on chain through its
+node's API (`POST /api/vpn/relay`); the client
 (namespace B, `--vpn`) opens a channel to it through its own node's API. Before the channel
 exists, a WireGuard peer in B that knows the relay's key and endpoint gets no answer to its
 handshakes; once the `CHANNEL_OPEN` is deep enough, the relay admits the client's tunnel key
@@ -20,17 +21,19 @@ from typing import Any
 import pytest
 
 from pacata.chain.devnet import devnet_key
-from pacata.chain.keys import PrivateKey
 from pacata.chain.params import UNITS_PER_PAC
-from pacata.chain.transactions import RelayOffer, RelayRegister, Transaction
-from pacata.node.key_files import ACCOUNT_KEY_FILE
 from pacata.testing.netns_lab import (
     UNDERLAY,
     WIREGUARD_PORT,
     NamespaceLab,
     missing_requirements,
 )
-from pacata.testing.node_process import NodeProcess, write_producer_key, write_test_genesis
+from pacata.testing.node_process import (
+    NodeProcess,
+    write_account_key,
+    write_producer_key,
+    write_test_genesis,
+)
 from pacata.vpn.io.uapi_server import SOCKET_DIRECTORY, socket_path
 from pacata.vpn.overlay import overlay_address
 
@@ -41,23 +44,6 @@ RPC_PORT = 19_750
 CHAIN_ID = "pacata-gating-1"
 PRICE_PER_GIB = 2 * UNITS_PER_PAC
 CONFIRMATIONS = 2
-
-
-def write_account_key(datadir: Path, key: PrivateKey) -> None:
-    datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = datadir / ACCOUNT_KEY_FILE
-    path.write_text(key.secret.hex() + "\n", encoding="ascii")
-    path.chmod(0o600)
-
-
-def submit(node: NodeProcess, tx: Transaction) -> str:
-    answer: dict[str, Any] = node.request("POST", "/api/txs", {"tx": tx.encode().hex()})
-    assert answer.get("status") == "pending", answer
-    return str(answer["txid"])
-
-
-def confirmed(node: NodeProcess, txid: str) -> bool:
-    return bool(node.get(f"/api/txs/{txid}").get("status") == "confirmed")
 
 
 def tunnels(node: NodeProcess) -> list[dict[str, Any]]:
@@ -113,12 +99,15 @@ def test_a_channel_on_chain_opens_the_tunnel_and_nothing_else_does(tmp_path: Pat
             client_key = bytes.fromhex(client.status()["vpn"]["public_key"])
             assert relay.status()["vpn"]["peers"] == 0
 
-            offer = RelayOffer(relay_key, (f"{UNDERLAY[0]}:{PORT}",), (PRICE_PER_GIB,))
-            register = Transaction(
-                CHAIN_ID, relay_account.public_key, 0, 1_000, RelayRegister(offer)
-            ).signed(relay_account)
-            registered = submit(relay, register)
-            client.wait_for("the relay's registration", lambda: confirmed(client, registered))
+            offered = relay.admin(
+                "/api/vpn/relay", {"action": "register", "prices_per_gib": [PRICE_PER_GIB]}
+            )
+            assert offered.get("status") == "pending", offered
+            # The endpoint defaults to the node record's: its --listen address.
+            assert offered["endpoints"] == [f"{UNDERLAY[0]}:{PORT}"]
+            assert offered["relay"] == str(relay_account.address)
+            registered = offered["txid"]
+            client.wait_for("the relay's registration", lambda: client.confirmed(registered))
 
             # No channel: a stranger that knows the relay's key and port gets no handshake.
             stranger = lab.start(1, "wireguard-go")

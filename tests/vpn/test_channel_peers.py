@@ -17,7 +17,7 @@ CLIENT = PrivateKey(bytes(31) + b"\x02")
 OTHER = PrivateKey(bytes(31) + b"\x03")
 RELAY_WG = bytes(range(32))
 CLIENT_WG = bytes(range(1, 33))
-OFFER = RelayOffer(RELAY_WG, ("relay.example:9741", "192.0.2.7:9741"), (100,))
+OFFER = RelayOffer(RELAY_WG, ("relay.example:9741", "192.0.2.7:9741"), (100,), (0,))
 
 
 def channel(**overrides: object) -> Channel:
@@ -106,11 +106,11 @@ def test_a_client_adds_the_relay_from_its_offer() -> None:
 
 
 def test_endpoints_and_addresses() -> None:
-    assert first_ip_endpoint(RelayOffer(RELAY_WG, ("[2001:db8::7]:1",), (1,))) == (
+    assert first_ip_endpoint(RelayOffer(RELAY_WG, ("[2001:db8::7]:1",), (1,), (0,))) == (
         "2001:db8::7",
         1,
     )
-    assert first_ip_endpoint(RelayOffer(RELAY_WG, ("a.example:1", "x:y"), (1,))) is None
+    assert first_ip_endpoint(RelayOffer(RELAY_WG, ("a.example:1", "x:y"), (1,), (0,))) is None
     key = os.urandom(32)
     address = overlay_address(key)
     assert address in OVERLAY_PREFIX and address.packed[6:] == key[:10]

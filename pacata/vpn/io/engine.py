@@ -48,7 +48,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pacata.vpn.config import (
     InterfaceChange,
@@ -88,6 +88,8 @@ _NO_OFFLOAD_FLAGS = b"\x00\x00"
 """The first two bytes of a virtio-net header (flags, GSO type) of a packet read as it is."""
 
 DatagramHandler = Callable[[bytes, Address], None]
+# A transport message around a packet: type, receiver index, counter (16) and the tag (16).
+SEALING_OVERHEAD = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +281,18 @@ class UserspaceEngine:
     def peer_limit(self, public_key: bytes) -> PeerLimit:
         return self._state.limits.get(public_key)
 
+    def set_peer_budget(self, public_key: bytes, budget: int | None) -> None:
+        """Caps what the peer may move: its counters (received + sent) may not pass `budget`
+        (None: no cap); its rate limit and priority stay."""
+        with self._lock:
+            limit = replace(self._state.limits.get(public_key), budget=budget)
+            self._state.set_limit(public_key, limit, self._monotonic())
+
+    def peer_counters(self) -> dict[bytes, tuple[int, int]]:
+        """Each peer's (received, sent) bytes: cheaper than `status()` for a meter."""
+        with self._lock:
+            return self._state.counters()
+
     def status(self) -> InterfaceStatus:
         with self._lock:
             return self._state.status(self._udp.port, self._fwmark)
@@ -316,16 +330,52 @@ class UserspaceEngine:
         if not self._allowed(packet, peer):
             return False
         limits = self._state.limits
-        if not limits or limits.admit(peer, len(packet), self._monotonic(), outbound=False):
+        if not limits:
+            return True
+        if not self._within_budget(peer):
+            return False
+        if limits.admit(peer, len(packet), self._monotonic(), outbound=False):
             return True
         self.counters.drops["over the peer's rate limit"] += 1
         return False
 
-    def _under_limit(self, peer: bytes, size: int) -> bool:
-        """Whether an outbound packet of `size` bytes to `peer` is within its rate limit."""
-        if self._state.limits.admit(peer, size, self._monotonic(), outbound=True):
+    def _within_limits(self, peer: bytes, packets: list[bytes]) -> list[bytes]:
+        """The packets of an outbound batch to `peer` that its budget and rate let through;
+        the budget is counted packet by packet, as the device will count them (each sealed
+        packet is 32 bytes longer), so a batch never carries a peer past it."""
+        room = self._budget_room(peer)
+        kept: list[bytes] = []
+        for packet in packets:
+            if room is not None:
+                size = len(packet) + SEALING_OVERHEAD
+                if size > room:
+                    self.counters.drops["over the peer's budget"] += 1
+                    continue
+                room -= size
+            if self._state.limits.admit(peer, len(packet), self._monotonic(), outbound=True):
+                kept.append(packet)
+            else:
+                self.counters.drops["over the peer's rate limit"] += 1
+        return kept
+
+    def _budget_room(self, peer: bytes) -> int | None:
+        """Bytes the peer may still move under its budget (None: no budget)."""
+        budget = self._state.limits.budget(peer)
+        if budget is None:
+            return None
+        device = self._state.device
+        core = None if device is None else device.peers.get(peer)
+        return budget if core is None else max(0, budget - core.rx_bytes - core.tx_bytes)
+
+    def _within_budget(self, peer: bytes) -> bool:
+        budget = self._state.limits.budget(peer)
+        if budget is None:
             return True
-        self.counters.drops["over the peer's rate limit"] += 1
+        device = self._state.device
+        core = None if device is None else device.peers.get(peer)
+        if core is None or core.rx_bytes + core.tx_bytes < budget:
+            return True
+        self.counters.drops["over the peer's budget"] += 1
         return False
 
     def _on_event(self, event: Event) -> None:
@@ -446,7 +496,7 @@ class UserspaceEngine:
             self._send_inner_packets(self._segments(data))
             return read_again
         peer = self._peer_for(packet)
-        if peer is None or (self._state.limits and not self._under_limit(peer, len(packet))):
+        if peer is None or (self._state.limits and not self._within_limits(peer, [packet])):
             return read_again
         with self._lock:
             device = self._state.device
@@ -509,7 +559,7 @@ class UserspaceEngine:
         if self._state.limits:  # higher tiers first; over-limit packets dropped
             order = self._state.limits.by_priority(batches)
             for peer in order:
-                batches[peer] = [p for p in batches[peer] if self._under_limit(peer, len(p))]
+                batches[peer] = self._within_limits(peer, batches[peer])
         with self._lock:
             device = self._state.device
             if device is None:
