@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from pacata.chain.hashing import HASH_SIZE
 from pacata.chain.keys import Address
 from pacata.chain.state import Channel
 from pacata.chain.transactions import (
@@ -28,15 +29,18 @@ from pacata.chain.transactions import (
     RelayUpdate,
 )
 from pacata.chain.transitions import channel_id_of
+from pacata.errors import NotFound
 from pacata.node.endpoints import BadRequest, Endpoint, bind_handlers, json_body, json_response
 from pacata.node.service import NodeService
 from pacata.node.vpn_chain import AccountTransactions
 from pacata.p2p.records import NodeRecord, Transport
 from pacata.rpc.vpn import (
+    DISCONNECT,
     LIST_TUNNELS,
     OPEN_CHANNEL,
     RELAY_OFFER,
     VPN_ROUTES,
+    DisconnectedSchema,
     OpenChannelRequestSchema,
     OpenedChannelSchema,
     RelayOfferRequestSchema,
@@ -45,6 +49,10 @@ from pacata.rpc.vpn import (
 )
 from pacata.vpn.channel_peers import ChannelPeers, PlannedPeer
 from pacata.vpn.overlay import overlay_address
+
+
+class ChannelNotFound(NotFound):
+    """No channel of this node's account has that id."""
 
 
 class VpnApi:
@@ -59,6 +67,7 @@ class VpnApi:
         record: Callable[[], NodeRecord],
         awaiting: Mapping[bytes, PlannedPeer] | None = None,
         meter_view: Callable[[bytes], Mapping[str, int]] | None = None,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.service = service
         self.account = account
@@ -68,11 +77,13 @@ class VpnApi:
         self.record = record
         self.awaiting = awaiting if awaiting is not None else {}
         self.meter_view = meter_view
+        self.on_change = on_change  # the peers must follow a change made here
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         handlers = {
             RELAY_OFFER: self.relay_offer,
             OPEN_CHANNEL: self.open_channel,
+            DISCONNECT: self.disconnect,
             LIST_TUNNELS: self.list_tunnels,
         }
         return bind_handlers(VPN_ROUTES, handlers)
@@ -136,6 +147,27 @@ class VpnApi:
             "status": "pending",
         }
         return json_response(OpenedChannelSchema, opened, status=202)
+
+    async def disconnect(self, request: web.Request) -> web.StreamResponse:
+        text = request.match_info["channel_id"]
+        try:
+            channel_id = bytes.fromhex(text)
+        except ValueError:
+            channel_id = b""
+        if len(channel_id) != HASH_SIZE:
+            raise BadRequest("channel_id: not a channel id (64 hex digits)")
+        channel = self.channels.channels.get(channel_id)
+        if channel is None or self.channels.role_in(channel) != "client":
+            raise ChannelNotFound(f"this node pays no channel {text}")
+        self.channels.stop(channel_id)
+        self.on_change()
+        grace = self.service.chain.params.settlement_grace_blocks
+        answer = {
+            "channel_id": channel_id,
+            "status": "disconnected",
+            "close_height": channel.expiry_height + grace + 1,
+        }
+        return json_response(DisconnectedSchema, answer, status=202)
 
     async def list_tunnels(self, request: web.Request) -> web.StreamResponse:
         height = self.service.chain.height

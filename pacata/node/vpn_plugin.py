@@ -462,8 +462,13 @@ class VpnPlugin(NodePlugin):
             record=lambda: self.peering.record,
             awaiting=self.awaiting_relay,
             meter_view=self._meter_view,
+            on_change=self._replan,
         )
         return api.endpoints()
+
+    def _replan(self) -> None:
+        if self.tunnel is not None:
+            self._follow_chain()
 
     def _meter_view(self, channel_id: bytes) -> Mapping[str, int]:
         """What the meters know of a channel, for `GET /api/vpn/tunnels`."""

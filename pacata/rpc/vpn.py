@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from pacata.chain.transactions import MAX_ENDPOINT_SIZE, MAX_ENDPOINTS, MAX_TIERS
 from pacata.json_fields import HexBytes
-from pacata.rpc.routes import Route
+from pacata.rpc.routes import Parameter, Route
 from pacata.rpc.schemas import address_field, nested
 
 _BAD = (400, "a malformed body, or a transaction the mempool refuses (the reason says which)")
@@ -72,6 +72,14 @@ class OpenedChannelSchema(Schema):
     channel_id = HexBytes()
     expiry_height = fields.Integer()
     status = fields.String(metadata={"enum": ["pending"]})
+
+
+class DisconnectedSchema(Schema):
+    channel_id = HexBytes()
+    status = fields.String(metadata={"enum": ["disconnected"]})
+    close_height = fields.Integer(
+        metadata={"description": "from this height the node closes it and claims the refund"}
+    )
 
 
 class TunnelSchema(Schema):
@@ -140,6 +148,17 @@ OPEN_CHANNEL = Route(
     errors=(_BAD,),
     admin=True,
 )
+DISCONNECT = Route(
+    "vpn_disconnect",
+    "POST",
+    "/api/vpn/channels/{channel_id}/disconnect",
+    "Stop using a channel this node pays: its tunnel goes now, its refund is claimed later",
+    DisconnectedSchema,
+    status=202,
+    parameters=(Parameter("channel_id", "path", "the channel's id (64 hex digits)"),),
+    errors=((400, "not a channel id"), (404, "this node pays no such channel")),
+    admin=True,
+)
 LIST_TUNNELS = Route(
     "vpn_list_tunnels",
     "GET",
@@ -148,4 +167,4 @@ LIST_TUNNELS = Route(
     TunnelsSchema,
 )
 
-VPN_ROUTES: tuple[Route, ...] = (RELAY_OFFER, OPEN_CHANNEL, LIST_TUNNELS)
+VPN_ROUTES: tuple[Route, ...] = (RELAY_OFFER, OPEN_CHANNEL, DISCONNECT, LIST_TUNNELS)

@@ -80,6 +80,7 @@ class ChannelPeers:
     confirmations: int = 1
     _channels: dict[bytes, Channel] = field(default_factory=dict)
     applied: dict[bytes, PlannedPeer] = field(default_factory=dict)
+    stopped: set[bytes] = field(default_factory=set)  # channels this node stopped using
 
     def __post_init__(self) -> None:
         if self.confirmations < 1:
@@ -96,6 +97,7 @@ class ChannelPeers:
         """A channel's record as the chain now has it (None: it is gone)."""
         if channel is None or self.role_in(channel) is None:
             self._channels.pop(channel_id, None)
+            self.stopped.discard(channel_id)
         else:
             self._channels[channel_id] = channel
 
@@ -108,6 +110,11 @@ class ChannelPeers:
     @property
     def channels(self) -> dict[bytes, Channel]:
         return dict(self._channels)
+
+    def stop(self, channel_id: bytes) -> None:
+        """This node stops using the channel (a client that disconnects): its peer goes at
+        the next plan, whatever the chain says; the channel stays until it is closed."""
+        self.stopped.add(channel_id)
 
     def counts(self, channel: Channel, height: int) -> bool:
         """Whether a channel admits its peer at tip `height`."""
@@ -124,7 +131,7 @@ class ChannelPeers:
         for channel_id, channel in sorted(
             self._channels.items(), key=lambda item: (item[1].open_height, item[0])
         ):
-            if not self.counts(channel, height):
+            if channel_id in self.stopped or not self.counts(channel, height):
                 continue
             peer = self._peer(channel_id, channel, offer_of)
             if peer is not None:

@@ -197,3 +197,18 @@ def test_a_client_opens_a_channel_and_lists_it() -> None:
         "ended",  # its relay has no offer in this lookup, so no peer
     )
     assert tunnel["deposit"] == 5 * UNITS_PER_PAC and tunnel["confirmations"] == 1
+
+    async def disconnecting(client: TestClient[Any, Any]) -> Any:
+        return [
+            await post(client, f"/api/vpn/channels/{'zz' * 32}/disconnect", {}),
+            await post(client, f"/api/vpn/channels/{'00' * 32}/disconnect", {}),
+            await post(client, f"/api/vpn/channels/{channel_id.hex()}/disconnect", {}),
+        ]
+
+    bad, unknown, (status, answer) = call(service, disconnecting)
+    assert bad[0] == 400 and "not a channel id" in bad[1]["error"]
+    assert unknown[0] == 404 and "pays no channel" in unknown[1]["error"]
+    assert status == 202 and answer["status"] == "disconnected"
+    grace = factory.chain.params.settlement_grace_blocks
+    assert answer["close_height"] == payload.expiry_height + grace + 1
+    assert channel_id in peers.stopped

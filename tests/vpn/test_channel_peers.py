@@ -118,3 +118,14 @@ def test_endpoints_and_addresses() -> None:
         overlay_address(key[:31])
     with pytest.raises(ValueError, match="confirmation"):
         ChannelPeers(RELAY.address, RELAY.public_key, 0)
+
+
+def test_a_stopped_channel_loses_its_peer_until_it_is_gone() -> None:
+    peers = ChannelPeers(CLIENT.address, CLIENT.public_key, 1)
+    peers.observe(b"c" * 32, channel())
+    assert peers.plan(10, offers).add
+    peers.stop(b"c" * 32)
+    assert peers.plan(11, offers).remove == (RELAY_WG,)
+    assert not peers.plan(12, offers)
+    peers.observe(b"c" * 32, None)  # closed: forgotten, stop included
+    assert peers.stopped == set()
