@@ -31,7 +31,8 @@ from aiohttp import web
 from pacata import __version__
 from pacata.chain.blocks import Block
 from pacata.chain.keys import Address
-from pacata.chain.state import Account, Namespace, state_key, tree_key, value_hash
+from pacata.chain.schema import state_entry_key
+from pacata.chain.state import Account, Namespace, RelayRecord, state_key, tree_key, value_hash
 from pacata.chain.transactions import Transaction
 from pacata.errors import (
     DecodeError,
@@ -74,6 +75,7 @@ from pacata.rpc.schemas import (
     PeersSchema,
     ProducingRequestSchema,
     ProducingSchema,
+    RelayListSchema,
     StatusSchema,
     StoppingSchema,
     SubmittedSchema,
@@ -291,6 +293,29 @@ async def get_mempool(request: web.Request) -> web.StreamResponse:
     return json_response(MempoolSchema, view)
 
 
+# -- relays ---------------------------------------------------------------------------------
+
+
+async def list_relays(request: web.Request) -> web.StreamResponse:
+    chain = _service(request).chain
+    limit = _query_int(request, "limit", routes.DEFAULT_RELAY_LIST, 1, routes.MAX_RELAY_LIST)
+    prefix = state_entry_key(state_key(Namespace.RELAY, b""))
+    relays: list[dict[str, object]] = []
+    for key, value in chain.kv.iterate(prefix):
+        if len(relays) == limit:
+            break
+        record = RelayRecord.decode(value)
+        relays.append(
+            {
+                "address": Address(key[len(prefix) :]),
+                "owner_public_key": record.owner_public_key,
+                "registered_height": record.registered_height,
+                "offer": record.offer,
+            }
+        )
+    return json_response(RelayListSchema, {"count": len(relays), "relays": relays})
+
+
 # -- accounts -------------------------------------------------------------------------------
 
 
@@ -364,6 +389,7 @@ HANDLERS: dict[Route, Handler] = {
     routes.SUBMIT_TRANSACTION: submit_transaction,
     routes.GET_TRANSACTION: get_transaction,
     routes.GET_ACCOUNT: get_account,
+    routes.LIST_RELAYS: list_relays,
     routes.GET_MEMPOOL: get_mempool,
     routes.GET_OPENAPI: get_openapi,
     routes.GET_METRICS: get_metrics,

@@ -29,6 +29,7 @@ from pacata.rpc.schemas import (
     PeersSchema,
     ProducingRequestSchema,
     ProducingSchema,
+    RelayListSchema,
     StatusSchema,
     StoppingSchema,
     SubmittedSchema,
@@ -41,6 +42,8 @@ DEFAULT_BLOCK_LIST = 10
 MAX_BLOCK_LIST = 100
 DEFAULT_MEMPOOL_LIST = 100
 MAX_MEMPOOL_LIST = 1_000
+DEFAULT_RELAY_LIST = 100
+MAX_RELAY_LIST = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,15 @@ GET_ACCOUNT = Route(
     ),
     errors=(_BAD, (404, "no such account (with ?proof=true, the proof of its absence)")),
 )
+LIST_RELAYS = Route(
+    "list_relays",
+    "GET",
+    "/api/relays",
+    "The registered relays and their offers, by address",
+    RelayListSchema,
+    parameters=(Parameter("limit", "query", f"how many (1-{MAX_RELAY_LIST})", "integer"),),
+    errors=(_BAD,),
+)
 GET_MEMPOOL = Route(
     "get_mempool",
     "GET",
@@ -203,6 +215,7 @@ ROUTES: tuple[Route, ...] = (
     SUBMIT_TRANSACTION,
     GET_TRANSACTION,
     GET_ACCOUNT,
+    LIST_RELAYS,
     GET_MEMPOOL,
     GET_OPENAPI,
     GET_METRICS,

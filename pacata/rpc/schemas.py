@@ -86,6 +86,18 @@ class RelayOfferSchema(Schema):
     )
 
 
+class RelaySchema(Schema):
+    address = address_field(metadata={"description": "the relay's account"})
+    owner_public_key = HexBytes()
+    registered_height = fields.Integer()
+    offer = nested(RelayOfferSchema)
+
+
+class RelayListSchema(Schema):
+    count = fields.Integer(metadata={"description": "relays listed"})
+    relays = fields.List(nested(RelaySchema))
+
+
 class RelayOfferPayloadSchema(Schema):
     """The payload of RELAY_REGISTER and RELAY_UPDATE."""
 

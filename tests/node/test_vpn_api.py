@@ -97,6 +97,22 @@ def test_a_relay_registers_updates_and_retires_its_offer() -> None:
     service.import_block(factory.next_block([tx], connect=False))
     assert len(service.mempool) == 0
 
+    async def listing(client: TestClient[Any, Any]) -> Any:
+        answers = []
+        for query in ("", "?limit=1", "?limit=0", "?limit=x"):
+            response = await client.get(f"/api/relays{query}")
+            answers.append((response.status, await response.json()))
+        return answers
+
+    full, one, zero, bad = call(service, listing)
+    assert full[0] == 200 and full[1]["count"] == 1 and one[1]["count"] == 1
+    [relay] = full[1]["relays"]
+    assert relay["address"] == str(RELAY.address)
+    assert relay["offer"]["prices_per_gib"] == [100, 300]
+    assert relay["offer"]["rate_limits"] == [0, 9_000]
+    assert relay["offer"]["endpoints"] == ["192.0.2.1:9741"]
+    assert zero[0] == bad[0] == 400
+
     async def retire(client: TestClient[Any, Any]) -> Any:
         return await post(client, "/api/vpn/relay", {"action": "retire"})
 
