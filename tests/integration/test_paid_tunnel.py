@@ -121,3 +121,24 @@ def pool_payouts(node: NodeProcess, epochs: set[int], epoch_slots: int, pool_par
     slots = {h: node.get(f"/api/blocks/{h}")["header"]["slot"] for h in range(1, top + 1)}
     last_payout = min(h for h, slot in slots.items() if slot // epoch_slots > max(epochs))
     return pool_part * (last_payout - 1)
+
+
+def test_a_tier_s_rate_limit_holds_its_client_to_it(tmp_path: Path) -> None:
+    missing = missing_requirements()
+    if missing is not None:
+        pytest.skip(missing)
+    rate = 1_000_000  # bytes per second: 8 Mbit/s
+    with PaidTunnelLab(tmp_path, chain_id="pacata-paid-tier-1") as paid:
+        try:
+            paid.register_relay([PRICE_PER_GIB, 2 * PRICE_PER_GIB], rate_limits=[rate, 0])
+            channel_id = paid.open_channel(deposit=DEPOSIT, blocks=200, tier=0)
+            paid.wait_up(channel_id)
+            assert paid.tunnel(paid.relay, channel_id)["tier"] == 0
+            mbps = paid.lab.iperf3(0, paid.relay_overlay, seconds=3)
+            print(f"tier 0 at {rate} B/s: {mbps:.1f} Mbit/s")
+            # Policing lets a burst of half a second through (0.5 B of 3 s: +17 %), then TCP
+            # settles under the limit; without the limit it moves hundreds of Mbit/s.
+            assert 0.5 * rate * 8 / 1e6 < mbps < rate * 8 / 1e6 * 1.3, mbps
+        except AssertionError:
+            print(paid.logs())
+            raise

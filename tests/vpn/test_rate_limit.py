@@ -18,8 +18,8 @@ A, B, C = b"a" * 32, b"b" * 32, b"c" * 32
 
 def test_a_bucket_passes_its_burst_then_its_rate() -> None:
     bucket = TokenBucket(1_000_000, now=0.0)
-    assert bucket.burst == 100_000
-    assert bucket.take(100_000, 0.0)
+    assert bucket.burst == 500_000
+    assert bucket.take(500_000, 0.0)
     assert not bucket.take(1, 0.0)
     assert bucket.take(50_000, 0.05)  # 50 ms at 1 MB/s
     assert not bucket.take(1_000, 0.05)
