@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pacata.chain.chain import Chain
 from pacata.chain.keys import PrivateKey
@@ -40,6 +41,7 @@ from pacata.node.vpn_chain import AccountTransactions, channel_of
 from pacata.vpn.channel_peers import PlannedPeer
 from pacata.vpn.channels import (
     ClientChannel,
+    ClientPolicy,
     ForgetChannel,
     ForgetSettle,
     ReceiptAck,
@@ -53,6 +55,7 @@ from pacata.vpn.channels import (
     SubmitSettle,
     UsageReport,
     Verdict,
+    amount_for_bytes,
     answer_offer,
     settle_due,
 )
@@ -66,6 +69,13 @@ METER_INTERVAL_S = 0.5
 BUSY_METER_INTERVAL_S = 0.005
 # Credit left below which a client is held (throttled) until its next receipt.
 STALL_BYTES = 16 * 1024
+# A top-up at speed buys this long at the current rate; and the client tops up when less than
+# this long is left (the client policy's `topup_lead_s`).
+TOPUP_LEAD_S = 30
+# Blocks a client waits for its top-up to be mined before it submits another.
+TOPUP_PATIENCE_BLOCKS = 10
+# Over how long a client measures its channel's rate (to top up in time).
+RATE_WINDOW_S = 5.0
 _SEVERITY = {Verdict.OK: 0, Verdict.THROTTLE: 1, Verdict.DROP: 2}
 
 
@@ -263,6 +273,8 @@ class ClientPayments:
         self.deposits: dict[bytes, int] = {}
         self.pending_topups: dict[bytes, int] = {}  # channel id -> height submitted
         self.closing: set[bytes] = set()
+        self.rate_marks: dict[bytes, tuple[float, int]] = {}
+        self.rates: dict[bytes, int] = {}
 
     def admit(self, peer: PlannedPeer, terms: Terms) -> None:
         channel_id = peer.channel_id
@@ -275,6 +287,7 @@ class ClientPayments:
             self.chain.params.chain_id,
             terms.price_per_gib,
             self.key,
+            policy=ClientPolicy(topup_lead_s=TOPUP_LEAD_S),
             newest_receipt=newest,
         )
         self.meters[channel_id] = meter
@@ -283,7 +296,11 @@ class ClientPayments:
         self.deposits.setdefault(channel_id, peer.channel.deposit)
 
     def end(self, channel_id: bytes) -> None:
-        for table in (self.meters, self.relay_of, self.counters, self.pending_topups):
+        tables: tuple[dict[bytes, Any], ...] = (
+            self.meters, self.relay_of, self.counters, self.pending_topups, self.rate_marks,
+            self.rates,
+        )  # fmt: skip
+        for table in tables:
             table.pop(channel_id, None)
 
     def channel_changed(self, channel_id: bytes, channel: Channel | None) -> None:
@@ -310,6 +327,8 @@ class ClientPayments:
         the relay is not reachable now; the receipt goes again at the next tick)."""
         for channel_id, meter in self.meters.items():
             counted = self.counted(channel_id, counters)
+            if meter.topup_due(counted, self._rate(channel_id, counted, now)):
+                self._top_up(channel_id)  # before the deposit runs out, not when it has
             if not meter.receipt_due(counted, now):
                 continue
             receipt = meter.receipt_for(counted, now)
@@ -317,6 +336,16 @@ class ClientPayments:
             send(self.relay_of[channel_id], ReceiptOffer(receipt))
             if meter.needs_topup:
                 self._top_up(channel_id)
+
+    def _rate(self, channel_id: bytes, counted: int, now: float) -> int:
+        """Bytes a second the channel moves, averaged over the last `RATE_WINDOW_S` or so."""
+        since, then = self.rate_marks.get(channel_id, (now, counted))
+        if now - since >= RATE_WINDOW_S:
+            self.rate_marks[channel_id] = (now, counted)
+            self.rates[channel_id] = int((counted - then) / (now - since))
+        elif channel_id not in self.rate_marks:
+            self.rate_marks[channel_id] = (now, counted)
+        return self.rates.get(channel_id, 0)
 
     def greet(
         self,
@@ -365,9 +394,13 @@ class ClientPayments:
                     log.info("closing channel %s for its refund", channel_id.hex()[:16])
 
     def _top_up(self, channel_id: bytes) -> None:
-        if channel_id in self.pending_topups:
-            return
-        amount = self.deposits[channel_id]
+        submitted = self.pending_topups.get(channel_id)
+        if submitted is not None and self.chain.height < submitted + TOPUP_PATIENCE_BLOCKS:
+            return  # one at a time; again if it was not mined in time
+        # The first deposit again, or more at speed: enough for `TOPUP_LEAD_S` at the rate.
+        meter = self.meters[channel_id]
+        ahead = amount_for_bytes(self.rates.get(channel_id, 0) * TOPUP_LEAD_S, meter.price_per_gib)
+        amount = max(self.deposits[channel_id], ahead)
         if _submit(self.account, ChannelTopup(channel_id, amount), "top-up") is not None:
             self.pending_topups[channel_id] = self.chain.height
             log.info("topping channel %s up by %d", channel_id.hex()[:16], amount)

@@ -394,6 +394,9 @@ class VpnPlugin(NodePlugin):
                 continue
             if peer.role == "relay":
                 relay.admit(peer, terms)
+                if peer.public_key in self.suspended and self.tunnel is not None:
+                    self.suspended.discard(peer.public_key)  # a new meter judges it afresh
+                    self.tunnel.apply(InterfaceChange(peers=(_peer_change(peer),)))
                 if self.tunnel is not None:  # the tier's limit, and at once a budget
                     engine = self.tunnel.engine
                     engine.set_peer_limit(peer.public_key, terms.limit)

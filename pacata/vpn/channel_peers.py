@@ -14,7 +14,10 @@ A node takes part in channels in two roles, maybe both at once:
 
 Rules (docs/paid-tunnels.md §Gating):
 - A channel counts once it is `confirmations` deep (opened at height h: at tip h it has one)
-  and until it expires (`height >= expiry_height`), is used up (`paid >= deposit`) or closes.
+  and until it expires (`height >= expiry_height`) or closes. A used-up channel still counts:
+  its client may top it up, and meanwhile the relay's byte budget holds it (it cannot pay for
+  more than its deposit) and drops it after the grace, as any client that stops paying
+  (docs/paid-tunnels.md §Tiers).
   A reorganisation that takes the opening away takes the channel away: the caller feeds the
   records of the new chain (`resync`) and the plan removes what is gone.
 - One WireGuard peer per key: when several counting channels share a key (a client that opened
@@ -121,7 +124,6 @@ class ChannelPeers:
         return (
             height - channel.open_height + 1 >= self.confirmations
             and height < channel.expiry_height
-            and channel.paid < channel.deposit
         )
 
     def plan(self, height: int, offer_of: OfferLookup) -> PeerPlan:

@@ -142,3 +142,23 @@ def test_a_tier_s_rate_limit_holds_its_client_to_it(tmp_path: Path) -> None:
         except AssertionError:
             print(paid.logs())
             raise
+
+
+def test_a_client_tops_up_before_its_deposit_runs_out(tmp_path: Path) -> None:
+    missing = missing_requirements()
+    if missing is not None:
+        pytest.skip(missing)
+    deposit = UNITS_PER_PAC // 50  # pays for about 21 MB at 1 PAC/GiB
+    with PaidTunnelLab(tmp_path, chain_id="pacata-paid-topup-1") as paid:
+        try:
+            paid.register_relay([PRICE_PER_GIB])
+            channel_id = paid.open_channel(deposit=deposit, blocks=200)
+            paid.wait_up(channel_id)
+            sent, received, count = paid.lab.transfer(1, paid.relay_overlay, 40_000_000)
+            assert count == 40_000_000 and sent == received
+            tunnel = paid.tunnel(paid.client, channel_id)
+            assert tunnel is not None and tunnel["deposit"] > deposit
+            assert tunnel["receipted"] >= 40_000_000 * PRICE_PER_GIB // (1 << 30)
+        except AssertionError:
+            print(paid.logs())
+            raise

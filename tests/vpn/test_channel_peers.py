@@ -60,16 +60,14 @@ def test_a_relay_admits_a_channel_once_deep_enough_until_it_expires() -> None:
     assert peers.plan(50, offers) == PeerPlan(remove=(CLIENT_WG,))  # expired
 
 
-def test_used_up_closed_and_reorganised_away_remove_the_peer() -> None:
+def test_closed_and_reorganised_away_remove_the_peer_and_used_up_does_not() -> None:
     peers = relay_side(confirmations=1)
     peers.observe(b"c" * 32, channel())
     assert peers.plan(10, offers).add
     peers.observe(b"c" * 32, channel(paid=999))  # a settle: the peer stays, unchanged
     assert not peers.plan(12, offers)
-    peers.observe(b"c" * 32, channel(paid=1_000))
-    assert peers.plan(13, offers).remove == (CLIENT_WG,)
-    peers.observe(b"c" * 32, channel())
-    assert peers.plan(13, offers).add
+    peers.observe(b"c" * 32, channel(paid=1_000))  # used up: it may be topped up; it stays
+    assert not peers.plan(13, offers)
     peers.observe(b"c" * 32, None)  # closed
     assert peers.plan(13, offers).remove == (CLIENT_WG,)
     peers.observe(b"c" * 32, channel())

@@ -333,7 +333,6 @@ class UserspaceEngine:
         if not limits:
             return True
         if not self._within_budget(peer):
-            self._uncount_received(peer, len(packet))
             return False
         if limits.admit(peer, len(packet), self._monotonic(), outbound=False):
             return True
@@ -367,15 +366,6 @@ class UserspaceEngine:
         device = self._state.device
         core = None if device is None else device.peers.get(peer)
         return budget if core is None else max(0, budget - core.rx_bytes - core.tx_bytes)
-
-    def _uncount_received(self, peer: bytes, size: int) -> None:
-        """A packet refused over the peer's budget was not carried: its transport message
-        (header, the packet padded to 16 bytes, tag) leaves the peer's received count, so
-        a meter bills only what went through."""
-        device = self._state.device
-        core = None if device is None else device.peers.get(peer)
-        if core is not None:
-            core.rx_bytes = max(0, core.rx_bytes - SEALING_OVERHEAD - (size + 15) // 16 * 16)
 
     def _within_budget(self, peer: bytes) -> bool:
         budget = self._state.limits.budget(peer)
