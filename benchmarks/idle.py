@@ -8,9 +8,11 @@ nothing else happens. The CPU time each process used over that window (user + sy
 /proc) is the figure; the goal is under 1 % of a core per node. A deadline that stays in the
 past — a timer firing back to back — shows here as a node near 100 %.
 
-In the same window, where this runs as root with the WireGuard tools, the other daemon idles
+In the same window, where this runs as root with the WireGuard tools, the other daemons idle
 too: `pacata-vpn wg-userspace` with a tunnel to `wireguard-go` (two network namespaces; one
-ping sets up the session, then nothing), wireguard-go's own figure beside it as the reference.
+ping sets up the session, then nothing), wireguard-go's own figure beside it as the reference;
+and a paid tunnel's relay and client (`pacatad --relay`, `pacatad --vpn`, with their own
+producer: pacata/testing/paid_lab.py) holding an open channel whose tunnel carried one ping.
 
     .venv/bin/python benchmarks/idle.py [--quick] [--json FILE] [--seconds S]
 
@@ -35,6 +37,7 @@ from pacata.testing.node_process import (
     write_producer_key,
     write_test_genesis,
 )
+from pacata.testing.paid_lab import PaidTunnelLab
 
 CHAIN_ID = "pacata-idle-bench-1"
 FOLLOWERS = 4
@@ -112,6 +115,16 @@ def tunnel_daemons(lab: NamespaceLab) -> dict[str, int]:
     return {"wg-userspace": ours.process.pid, "wireguard-go": reference.process.pid}
 
 
+def paid_tunnel_daemons(paid: PaidTunnelLab) -> dict[str, int]:
+    """A relay and a client with an open channel, used once: name -> pid."""
+    paid.register_relay([10**8])
+    channel = paid.open_channel(deposit=10**8, blocks=10_000)
+    paid.wait_up(channel)
+    if paid.lab.ping(1, paid.relay_overlay, count=2).received == 0:
+        raise LabError("no answer through the paid tunnel")
+    return {"vpn-relay": paid.relay.process.pid, "vpn-client": paid.client.process.pid}
+
+
 def measure(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, float]]:
     """Name -> (% of a core, RSS in MiB) over `seconds` of nothing happening."""
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -135,8 +148,13 @@ def main() -> int:
     lacking = None if os.geteuid() == 0 else "not root"
     lacking = lacking or missing_requirements()
     lab_context = NamespaceLab() if lacking is None else contextlib.nullcontext(None)
-    with tempfile.TemporaryDirectory(prefix="pacata-idle-") as directory, lab_context as lab:
-        root = Path(directory)
+    with contextlib.ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pacata-idle-")))
+        lab = stack.enter_context(lab_context)
+        paid = None
+        if lacking is None:
+            (root / "paid").mkdir()
+            paid = stack.enter_context(PaidTunnelLab(root / "paid", chain_id="pacata-idle-paid"))
         genesis = write_test_genesis(
             root / "genesis.json", chain_id=CHAIN_ID, timestamp_ms=int(time.time() * 1000)
         )
@@ -146,6 +164,8 @@ def main() -> int:
             pids = {node.name: node.process.pid for node in nodes}
             if lab is not None:
                 pids |= tunnel_daemons(lab)
+            if paid is not None:
+                pids |= paid_tunnel_daemons(paid)
             figures = measure(pids, seconds)
             statuses = {node.name: node.status() for node in nodes}
         finally:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -75,6 +76,9 @@ with socket.create_connection((address, port), timeout=60) as connection:
         sent += len(chunk)
 print(digest.hexdigest(), flush=True)
 """
+
+
+_LAB_NUMBERS = itertools.count()
 
 
 class LabError(RuntimeError):
@@ -149,7 +153,8 @@ class PingResult:
 class NamespaceLab:
     """Two namespaces joined by a veth; see the module docstring."""
 
-    tag: str = field(default_factory=lambda: f"{os.getpid() % 100000}")
+    # Unique among the labs of this machine's processes: the pid, and which lab of this process.
+    tag: str = field(default_factory=lambda: f"{os.getpid() % 100000}{next(_LAB_NUMBERS)}")
     namespaces: tuple[str, str] = ("", "")
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     sockets: list[Path] = field(default_factory=list)
