@@ -16,6 +16,7 @@ exit, whatever happened; every wait polls a condition with a deadline.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any, Self
 from pacata.chain.devnet import devnet_key
 from pacata.chain.genesis import load_genesis
 from pacata.chain.params import ChainParams
-from pacata.testing.netns_lab import UNDERLAY, NamespaceLab
+from pacata.testing.netns_lab import UNDERLAY, WIREGUARD_PORT, NamespaceLab, WireGuardEnd
 from pacata.testing.node_process import (
     NodeProcess,
     write_account_key,
@@ -161,11 +162,17 @@ class PaidTunnelLab:
 
     def open_channel(self, *, deposit: int, blocks: int, tier: int = 0) -> str:
         """Opens a channel from the client's account through its API; its id."""
+        opened = self.submit_channel_open(deposit=deposit, blocks=blocks, tier=tier)
+        return str(opened["channel_id"])
+
+    def submit_channel_open(self, *, deposit: int, blocks: int, tier: int = 0) -> dict[str, Any]:
+        """Opens a channel from the client's account through its API; the API's whole answer
+        (`txid`, `channel_id`, `expiry_height`, `status`)."""
         body = {"relay": self.relay_address, "deposit": deposit, "blocks": blocks, "tier": tier}
         opened = self.client.admin("/api/vpn/channels", body)
         if opened.get("status") != "pending":
             raise AssertionError(f"the channel's opening was refused: {opened}")
-        return str(opened["channel_id"])
+        return dict(opened)
 
     def tunnel(self, node: NodeProcess, channel_id: str) -> dict[str, Any] | None:
         """The channel as `node` lists it (`GET /api/vpn/tunnels`), or None."""
@@ -181,6 +188,32 @@ class PaidTunnelLab:
     def wait_up(self, channel_id: str) -> None:
         self.relay.wait_for("the client admitted", lambda: self.is_up(self.relay, channel_id))
         self.client.wait_for("the relay added", lambda: self.is_up(self.client, channel_id))
+
+    def stranger(self) -> WireGuardEnd:
+        """A stock WireGuard peer (`wireguard-go`) in the client's namespace, configured with
+        `wg` toward the relay (its key, endpoint and overlay address) as a client would be,
+        with its own overlay address and a route to the relay's; no channel is opened."""
+        lab = self.lab
+        end = lab.start(1, "wireguard-go")
+        lab.wg(
+            end,
+            "set", end.interface,
+            "private-key", lab.key_file(end),
+            "listen-port", str(WIREGUARD_PORT),
+            "peer", base64.b64encode(self.relay_key).decode(),
+            "endpoint", f"{UNDERLAY[0]}:{RELAY_PORT}",
+            "allowed-ips", f"{self.relay_overlay}/128",
+        )  # fmt: skip
+        namespace = lab.namespaces[1]
+        own = f"{overlay_address(end.public_key)}/128"
+        lab.run(namespace, "ip", "-6", "addr", "add", own, "dev", end.interface, "nodad")
+        route = f"{self.relay_overlay}/128"
+        lab.run(namespace, "ip", "-6", "route", "add", route, "dev", end.interface)
+        return end
+
+    def relay_wg(self, *what: str) -> str:
+        """`wg show` of the relay's interface (`what`: peers, transfer, allowed-ips, …)."""
+        return self.lab.run(self.lab.namespaces[0], "wg", "show", self.interfaces[0], *what)
 
     def balance(self, address: str) -> tuple[int, int]:
         """(balance, nonce) of an account, as the producer sees it."""

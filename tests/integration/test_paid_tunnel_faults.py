@@ -15,7 +15,6 @@ Every wait polls a condition with a deadline; every process and namespace goes i
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -29,10 +28,9 @@ from pacata.chain.params import UNITS_PER_PAC
 from pacata.chain.receipts import Receipt
 from pacata.chain.transactions import ChannelClose, ChannelOpen, ChannelSettle, Transaction
 from pacata.chain.transitions import channel_id_of
-from pacata.testing.netns_lab import UNDERLAY, WIREGUARD_PORT, missing_requirements
+from pacata.testing.netns_lab import UNDERLAY, missing_requirements
 from pacata.testing.paid_lab import RELAY_ACCOUNT, RELAY_PORT, PaidTunnelLab
 from pacata.vpn.channels import CreditPolicy, amount_for_bytes
-from pacata.vpn.overlay import overlay_address
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
@@ -66,7 +64,8 @@ def _unpaid_client(paid: PaidTunnelLab) -> None:
     chain = paid.params
     paid.register_relay([PRICE_PER_GIB])
     payer = devnet_key(3)
-    stranger = lab.start(1, "wireguard-go")
+    stranger = paid.stranger()
+    namespace = lab.namespaces[1]
     expiry = producer.status()["height"] + 300
     opening = ChannelOpen(RELAY_ACCOUNT.address, DEPOSIT, 0, stranger.public_key, expiry)
     producer.submit(
@@ -74,21 +73,6 @@ def _unpaid_client(paid: PaidTunnelLab) -> None:
     )
     channel = channel_id_of(payer.public_key, 0)
     relay.wait_for("the client admitted", lambda: paid.is_up(relay, channel.hex()))
-
-    namespace = lab.namespaces[1]
-    lab.wg(
-        stranger,
-        "set", stranger.interface,
-        "private-key", lab.key_file(stranger),
-        "listen-port", str(WIREGUARD_PORT),
-        "peer", base64.b64encode(paid.relay_key).decode(),
-        "endpoint", f"{UNDERLAY[0]}:{RELAY_PORT}",
-        "allowed-ips", f"{paid.relay_overlay}/128",
-    )  # fmt: skip
-    own = f"{overlay_address(stranger.public_key)}/128"
-    lab.run(namespace, "ip", "-6", "addr", "add", own, "dev", stranger.interface, "nodad")
-    lab.run(namespace, "ip", "-6", "route", "add", f"{paid.relay_overlay}/128",
-            "dev", stranger.interface)  # fmt: skip
     assert lab.ping(1, paid.relay_overlay, count=3, interval=0.2).received >= 2
 
     # Unpaid, 480 KB of pings at once: the relay answers no more than the credit window.
@@ -100,14 +84,11 @@ def _unpaid_client(paid: PaidTunnelLab) -> None:
     assert "400 packets transmitted" in flood.stdout, flood.stdout + flood.stderr
     client_key = stranger.public_key_base64
 
-    def relay_wg(*what: str) -> str:
-        return lab.run(lab.namespaces[0], "wg", "show", paid.interfaces[0], *what)
-
     def relay_peers() -> list[str]:
-        return relay_wg("peers").split()
+        return paid.relay_wg("peers").split()
 
     def relay_counters() -> tuple[int, int]:
-        for line in relay_wg("transfer").splitlines():
+        for line in paid.relay_wg("transfer").splitlines():
             key, rx, tx = line.split()
             if key == client_key:
                 return int(rx), int(tx)
