@@ -37,6 +37,7 @@ from pacata.errors import DocumentError, PacataError
 from pacata.json_fields import ParsedText, StrictBoolean, describe_validation_errors
 from pacata.node.hostport import HostPort
 from pacata.p2p.peers import PeerLimits
+from pacata.rpc.cookie import default_data_dir
 from pacata.vpn.io.tun import check_interface_name
 
 DEFAULT_RPC_PORT = 9740
@@ -124,13 +125,6 @@ class NodeConfig:
         return default_data_dir(
             chain_id, os.environ if environ is None else environ, home or Path.home()
         )
-
-
-def default_data_dir(chain_id: str, environ: Mapping[str, str], home: Path) -> Path:
-    """`$XDG_DATA_HOME/pacata/<chain_id>`, or `~/.local/share/pacata/<chain_id>`."""
-    xdg = environ.get("XDG_DATA_HOME", "")
-    root = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
-    return root / "pacata" / chain_id
 
 
 # -- the config file ----------------------------------------------------------------------

@@ -16,7 +16,8 @@ import secrets
 from pathlib import Path
 from typing import Self
 
-COOKIE_FILE = ".cookie"
+from pacata.rpc.cookie import COOKIE_FILE
+
 TOKEN_BYTES = 32
 
 

@@ -194,8 +194,12 @@ class VpnApi:
             state = "connecting"
         elif peer is not None:
             state = "up"
+        elif channel_id in self.channels.stopped:
+            state = "disconnected"
         elif depth < self.channels.confirmations and height < channel.expiry_height:
             state = "confirming"
+        elif self.channels.counts(channel, height) and self._replaced(channel):
+            state = "replaced"
         else:
             state = "ended"
         view: Mapping[str, int] = {}
@@ -220,6 +224,15 @@ class VpnApi:
             "peer_address": None if peer is None else str(peer.allowed_ips[0].network_address),
             "endpoint": None if endpoint is None else _host_port(endpoint),
         }
+
+
+    def _replaced(self, channel: Channel) -> bool:
+        """Whether a newer channel of the same client and relay holds the one WireGuard peer."""
+        return any(
+            peer.channel.relay == channel.relay
+            and peer.channel.client_public_key == channel.client_public_key
+            for peer in self.channels.applied.values()
+        )
 
 
 def _host_port(address: tuple[str, int]) -> str:

@@ -1,6 +1,7 @@
 """The node's HTTP API seen from outside the node (docs/api.md): its marshmallow schemas
 (`schemas`), its route table (`routes`), the OpenAPI document (`openapi`) and a typed client
-(`client`, with its results in `results`). It uses the ledger (`pacata.chain`) and the shared
+(`client`, with its results in `results`), and where a client on the node's machine finds the
+node's admin token (`cookie`). It uses the ledger (`pacata.chain`) and the shared
 modules only, so that the wallet, the command line and the explorer can use it too; the node
 serves the routes (`pacata.node.api`).
 
@@ -23,10 +24,16 @@ from pacata.rpc.results import (
     AccountInfo,
     AccountProof,
     DhtCounts,
+    Disconnected,
+    OpenedChannel,
+    RelayInfo,
     StatusInfo,
     SubmitResult,
+    SubmittedOffer,
     SyncProgress,
     TransactionInfo,
+    TunnelInfo,
+    TunnelsInfo,
     Unbonding,
     VpnInfo,
 )
@@ -35,9 +42,12 @@ __all__ = [
     "AccountInfo",
     "AccountProof",
     "DhtCounts",
+    "Disconnected",
     "InvalidResponse",
     "NodeClient",
     "NodeUnreachable",
+    "OpenedChannel",
+    "RelayInfo",
     "RpcBadRequest",
     "RpcConflict",
     "RpcError",
@@ -46,9 +56,12 @@ __all__ = [
     "RpcUnavailable",
     "StatusInfo",
     "SubmitResult",
+    "SubmittedOffer",
     "SyncNodeClient",
     "SyncProgress",
     "TransactionInfo",
+    "TunnelInfo",
+    "TunnelsInfo",
     "Unbonding",
     "VpnInfo",
 ]

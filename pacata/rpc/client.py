@@ -20,7 +20,9 @@ Rules:
   raises `NodeUnreachable`; an answer that is not what the API promises (not JSON, a missing
   field, over `MAX_RESPONSE_BYTES`) raises `InvalidResponse`.
 - Administrative calls send the token given to the client (the node's `.cookie`); without one
-  the node answers 401.
+  the node answers 401. The VPN plugin's calls (`relay_offer`, `open_channel`, `disconnect`)
+  are administrative: they sign with the node's own account; a node that runs no VPN side
+  answers them, and `tunnels`, with `RpcNotFound`.
 
 `SyncNodeClient` runs the one async client in an event loop of its own (`asyncio.Runner`)
 rather than being a second client on urllib: the same routes, loading and error mapping serve
@@ -35,9 +37,10 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
 from marshmallow import EXCLUDE, Schema
@@ -48,8 +51,18 @@ from pacata.chain.transactions import Transaction
 from pacata.documents import decode_utf8, parse_json
 from pacata.errors import DecodeError, NotFound, PacataError, RemoteProtocolError
 from pacata.json_fields import describe_validation_errors
-from pacata.rpc import routes
-from pacata.rpc.results import AccountInfo, StatusInfo, SubmitResult, TransactionInfo
+from pacata.rpc import routes, vpn
+from pacata.rpc.results import (
+    AccountInfo,
+    Disconnected,
+    OpenedChannel,
+    RelayInfo,
+    StatusInfo,
+    SubmitResult,
+    SubmittedOffer,
+    TransactionInfo,
+    TunnelsInfo,
+)
 from pacata.rpc.routes import JSON, Route
 
 DEFAULT_URL = "http://127.0.0.1:9740"
@@ -57,6 +70,7 @@ DEFAULT_TIMEOUT_S = 30.0  # a DHT lookup alone may take 10 s
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 T = TypeVar("T")
+OfferAction = Literal["register", "update", "retire"]
 
 
 class RpcError(PacataError):
@@ -121,6 +135,27 @@ def _typed(what: str, build: Callable[[], T]) -> T:
         raise InvalidResponse(f"{what}: unexpected answer ({type(exc).__name__}: {exc})") from None
 
 
+def check_base_url(url: str) -> str:
+    """`url` without a trailing slash if it can be the address of a node's API: http:// or
+    https://, a host, maybe a port (1-65535) and a path; `ValueError` otherwise."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError out of range
+    except ValueError:
+        parts, port = None, None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or port == 0
+        or parts.query
+        or parts.fragment
+        or any(character.isspace() for character in url)
+    ):
+        raise ValueError(f"not an http:// or https:// URL of a host: {url!r}")
+    return url.rstrip("/")
+
+
 class NodeClient:
     """The node's API at `base_url` (its `--rpc` address, `http://HOST:PORT`).
 
@@ -136,9 +171,7 @@ class NodeClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"not an http:// or https:// URL: {base_url!r}")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url)
         self.timeout_s = timeout_s
         self._token = token
         self._session = session
@@ -249,6 +282,62 @@ class NodeClient:
         query = {"proof": "true"} if proof else {}
         loaded = await self._call(routes.GET_ACCOUNT, path={"address": str(address)}, query=query)
         return _typed("account", lambda: AccountInfo.from_loaded(loaded))
+
+    # -- relays -----------------------------------------------------------------------------
+
+    async def relays(self, limit: int | None = None) -> list[RelayInfo]:
+        """The relays registered on the chain and their offers, in address order (at most
+        `limit`: the node's default 100, at most `routes.MAX_RELAY_LIST`)."""
+        loaded = await self._call(routes.LIST_RELAYS, query={"limit": limit})
+        return _typed("relays", lambda: [RelayInfo.from_loaded(r) for r in loaded["relays"]])
+
+    # -- the VPN plugin (docs/api.md §VPN; all but `tunnels` need the token) -----------------
+
+    async def relay_offer(
+        self,
+        action: OfferAction,
+        prices_per_gib: Sequence[int] | None = None,
+        rate_limits: Sequence[int] | None = None,
+        endpoints: Sequence[str] | None = None,
+    ) -> SubmittedOffer:
+        """Has the node sign and submit its relay's offer: "register" or "update" with a
+        price per GiB (base units) for each tier, and optionally each tier's rate limit (bytes
+        per second, 0: none) and the endpoints (default: the node's own), or "retire".
+        `RpcBadRequest` with the reason if the node or its mempool refuses it."""
+        body: dict[str, object] = {"action": action}
+        for name, values in (
+            ("prices_per_gib", prices_per_gib),
+            ("rate_limits", rate_limits),
+            ("endpoints", endpoints),
+        ):
+            if values is not None:
+                body[name] = list(values)
+        loaded = await self._call(vpn.RELAY_OFFER, body=body)
+        return _typed("relay offer", lambda: SubmittedOffer.from_loaded(loaded))
+
+    async def open_channel(
+        self, relay: Address | str, deposit: int, tier: int = 0, blocks: int | None = None
+    ) -> OpenedChannel:
+        """Has the node open a payment channel from its account to `relay` for `deposit`
+        base units at `tier`, expiring `blocks` after the tip (None: the node's default,
+        10,000). The tunnel comes up by itself once the opening is deep enough (`tunnels`)."""
+        body: dict[str, object] = {"relay": str(relay), "deposit": deposit, "tier": tier}
+        if blocks is not None:
+            body["blocks"] = blocks
+        loaded = await self._call(vpn.OPEN_CHANNEL, body=body)
+        return _typed("channel", lambda: OpenedChannel.from_loaded(loaded))
+
+    async def disconnect(self, channel_id: bytes) -> Disconnected:
+        """Has the node stop using a channel it pays: its tunnel goes now, its refund is
+        claimed after expiry. `RpcNotFound` if the node pays no such channel."""
+        path = {"channel_id": channel_id.hex()}
+        loaded = await self._call(vpn.DISCONNECT, path=path, body={})
+        return _typed("disconnect", lambda: Disconnected.from_loaded(loaded))
+
+    async def tunnels(self) -> TunnelsInfo:
+        """The channels of the node's account, as relay and as client, and their tunnels."""
+        loaded = await self._call(vpn.LIST_TUNNELS)
+        return _typed("tunnels", lambda: TunnelsInfo.from_loaded(loaded))
 
     # -- administration (token) -------------------------------------------------------------
 
@@ -411,6 +500,30 @@ class SyncNodeClient:
 
     def account(self, address: Address | str, proof: bool = False) -> AccountInfo:
         return self._runner.run(self._client.account(address, proof))
+
+    def relays(self, limit: int | None = None) -> list[RelayInfo]:
+        return self._runner.run(self._client.relays(limit))
+
+    def relay_offer(
+        self,
+        action: OfferAction,
+        prices_per_gib: Sequence[int] | None = None,
+        rate_limits: Sequence[int] | None = None,
+        endpoints: Sequence[str] | None = None,
+    ) -> SubmittedOffer:
+        offering = self._client.relay_offer(action, prices_per_gib, rate_limits, endpoints)
+        return self._runner.run(offering)
+
+    def open_channel(
+        self, relay: Address | str, deposit: int, tier: int = 0, blocks: int | None = None
+    ) -> OpenedChannel:
+        return self._runner.run(self._client.open_channel(relay, deposit, tier, blocks))
+
+    def disconnect(self, channel_id: bytes) -> Disconnected:
+        return self._runner.run(self._client.disconnect(channel_id))
+
+    def tunnels(self) -> TunnelsInfo:
+        return self._runner.run(self._client.tunnels())
 
     def set_producing(self, producing: bool) -> bool:
         return self._runner.run(self._client.set_producing(producing))

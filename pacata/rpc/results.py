@@ -1,5 +1,7 @@
 """What the client (`pacata.rpc.client`) returns for the answers a wallet lives on: the node's
-status, an account, a transaction's status, a submission. Small frozen dataclasses, each built
+status, an account, a transaction's status, a submission, the registered relays and the VPN
+plugin's answers (a relay offer sent, a channel opened or left, the tunnels). Small frozen
+dataclasses, each built
 from its response schema's loaded dict (`from_loaded`), so hashes are bytes and addresses
 `Address`es; the other answers (blocks, peers, the mempool, DHT records) stay the schemas'
 loaded dicts.
@@ -18,6 +20,7 @@ from typing import Any, Literal, Self, cast
 from pacata.chain.keys import Address
 from pacata.chain.state import Namespace, state_key, tree_key, value_hash
 from pacata.chain.state_tree import StateProof, verify_proof
+from pacata.chain.transactions import RelayOffer
 from pacata.errors import DecodeError
 
 TransactionStatus = Literal["confirmed", "pending", "evicted", "replaced"]
@@ -226,3 +229,167 @@ class SubmitResult:
     @classmethod
     def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
         return cls(txid=loaded["txid"], status=loaded["status"])
+
+
+@dataclass(frozen=True, slots=True)
+class RelayInfo:
+    """`GET /api/relays`: a relay registered on the chain and its offer."""
+
+    address: Address
+    owner_public_key: bytes
+    registered_height: int
+    offer: RelayOffer
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        offer = loaded["offer"]
+        return cls(
+            address=loaded["address"],
+            owner_public_key=loaded["owner_public_key"],
+            registered_height=loaded["registered_height"],
+            offer=RelayOffer(
+                offer["wireguard_key"],
+                tuple(offer["endpoints"]),
+                tuple(offer["prices_per_gib"]),
+                tuple(offer["rate_limits"]),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedOffer:
+    """`POST /api/vpn/relay`: the node signed and submitted its relay's `action` (register,
+    update, retire); `endpoints` are the offer's (none for a retirement)."""
+
+    txid: bytes
+    action: str
+    relay: Address
+    endpoints: tuple[str, ...]
+    status: str
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        return cls(
+            txid=loaded["txid"],
+            action=loaded["action"],
+            relay=loaded["relay"],
+            endpoints=tuple(loaded["endpoints"]),
+            status=loaded["status"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedChannel:
+    """`POST /api/vpn/channels`: the node submitted a `CHANNEL_OPEN` (`status` "pending")."""
+
+    txid: bytes
+    channel_id: bytes
+    expiry_height: int
+    status: str
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        return cls(
+            txid=loaded["txid"],
+            channel_id=loaded["channel_id"],
+            expiry_height=loaded["expiry_height"],
+            status=loaded["status"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """`POST /api/vpn/channels/{channel_id}/disconnect`: the tunnel is gone; from
+    `close_height` the node closes the channel and claims its refund."""
+
+    channel_id: bytes
+    status: str
+    close_height: int
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        return cls(
+            channel_id=loaded["channel_id"],
+            status=loaded["status"],
+            close_height=loaded["close_height"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelInfo:
+    """One channel of the node's account and its tunnel (`GET /api/vpn/tunnels`). `role` is
+    the node's side ("relay" or "client"); `state` is "confirming", "connecting", "up" or
+    "ended" (kept as text: a newer node may know more states). Amounts in base units; the
+    meter's figures are None on a node that keeps none for the channel."""
+
+    channel_id: bytes
+    role: str
+    relay: Address
+    client: Address
+    tier: int
+    deposit: int
+    paid: int
+    open_height: int
+    expiry_height: int
+    confirmations: int
+    state: str
+    receipted: int | None = None
+    acknowledged: int | None = None
+    counted_bytes: int | None = None
+    peer: bytes | None = None
+    peer_address: str | None = None
+    endpoint: str | None = None
+
+    @property
+    def deposit_left(self) -> int:
+        """What the channel can still pay: the deposit less what is settled on chain or
+        already signed for in a receipt, whichever is more (a receipt can be settled)."""
+        spent = max(self.paid, self.receipted or 0)
+        return max(0, self.deposit - spent)
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        return cls(
+            channel_id=loaded["channel_id"],
+            role=loaded["role"],
+            relay=loaded["relay"],
+            client=loaded["client"],
+            tier=loaded["tier"],
+            deposit=loaded["deposit"],
+            paid=loaded["paid"],
+            open_height=loaded["open_height"],
+            expiry_height=loaded["expiry_height"],
+            confirmations=loaded["confirmations"],
+            state=loaded["state"],
+            receipted=loaded.get("receipted"),
+            acknowledged=loaded.get("acknowledged"),
+            counted_bytes=loaded.get("counted_bytes"),
+            peer=loaded.get("peer"),
+            peer_address=loaded.get("peer_address"),
+            endpoint=loaded.get("endpoint"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelsInfo:
+    """`GET /api/vpn/tunnels`: the node's account, its WireGuard interface and overlay address,
+    the depth a channel needs (`confirmations`), and every channel of the account."""
+
+    account: Address
+    interface: str
+    overlay_address: str
+    confirmations: int
+    tunnels: tuple[TunnelInfo, ...]
+
+    def tunnel(self, channel_id: bytes) -> TunnelInfo | None:
+        return next((t for t in self.tunnels if t.channel_id == channel_id), None)
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        return cls(
+            account=loaded["account"],
+            interface=loaded["interface"],
+            overlay_address=loaded["overlay_address"],
+            confirmations=loaded["confirmations"],
+            tunnels=tuple(TunnelInfo.from_loaded(entry) for entry in loaded["tunnels"]),
+        )

@@ -97,9 +97,10 @@ class TunnelSchema(Schema):
     confirmations = fields.Integer(metadata={"description": "blocks deep its opening is"})
     state = fields.String(
         metadata={
-            "enum": ["confirming", "connecting", "up", "ended"],
+            "enum": ["confirming", "connecting", "up", "replaced", "disconnected", "ended"],
             "description": "connecting: deep enough, waiting for the relay's acknowledgement; "
-            "up: its WireGuard peer is configured",
+            "up: its WireGuard peer is configured; replaced: a newer channel of the same "
+            "client and relay holds the peer; disconnected: this node stopped using it",
         }
     )
     receipted = fields.Integer(

@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from pacata.chain.devnet import devnet_key, devnet_vrf_public_key, devnet_vrf_seed
 from pacata.chain.keys import PrivateKey
 from pacata.chain.transactions import Transaction
-from pacata.node.cookie import COOKIE_FILE
 from pacata.node.key_files import ACCOUNT_KEY_FILE
+from pacata.rpc.cookie import COOKIE_FILE
 from pacata.testing.genesis import devnet_document
 
 T = TypeVar("T")

@@ -19,7 +19,7 @@ import plyvel
 import pytest
 
 from pacata.chain.codec import MAX_U64
-from pacata.node.cookie import COOKIE_FILE
+from pacata.rpc.cookie import COOKIE_FILE
 from pacata.testing.genesis import devnet_document
 from pacata.testing.node_process import DEFAULT_DEADLINE_S, NodeProcess, write_test_genesis
 

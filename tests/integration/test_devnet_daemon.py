@@ -24,7 +24,7 @@ import pytest
 from pacata.chain.devnet import devnet_key
 from pacata.chain.keys import PrivateKey
 from pacata.chain.transactions import Transfer, make_transaction
-from pacata.node.cookie import COOKIE_FILE
+from pacata.rpc.cookie import COOKIE_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -23,12 +23,13 @@ from pacata.chain.vrf import VrfKey
 from pacata.errors import MempoolRejected
 from pacata.node.clock import SystemClock
 from pacata.node.config import ConfigError, load_config
-from pacata.node.cookie import COOKIE_FILE, AdminCookie
+from pacata.node.cookie import AdminCookie
 from pacata.node.daemon import EXIT_FAILURE, main, run_node
 from pacata.node.logs import ComponentFormatter
 from pacata.node.metrics import Counter, Gauge, Histogram, MetricsRegistry
 from pacata.node.producer_keys import devnet_producer_keys
 from pacata.node.service import NodeService, ProducerUnavailable
+from pacata.rpc.cookie import COOKIE_FILE
 from pacata.testing import ChainFactory, devnet_chain
 from pacata.testing.clock import ManualClock
 

@@ -300,9 +300,29 @@ def test_a_silent_node_is_unreachable_after_the_timeout() -> None:
     assert "no answer within 0.2 s" in str(error)
 
 
-def test_a_base_url_must_be_http() -> None:
-    with pytest.raises(ValueError, match="not an http"):
-        NodeClient("127.0.0.1:9740")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "127.0.0.1:9740",
+        "ftp://x",
+        "http://",
+        "http://[::1",
+        "http://a:99999",
+        "http://a:0",
+        "http://a b",
+        "http://a?x=1",
+        "http://a/#top",
+    ],
+)
+def test_a_base_url_must_be_http_to_a_host(url: str) -> None:
+    # Refused at once, not as an aiohttp error at the first call.
+    with pytest.raises(ValueError, match="not an http:// or https:// URL of a host"):
+        NodeClient(url)
+
+
+def test_a_base_url_loses_its_trailing_slash() -> None:
+    assert NodeClient("http://[::1]:9740/").base_url == "http://[::1]:9740"
+    assert NodeClient("https://node.example/pacata/").base_url == "https://node.example/pacata"
 
 
 # -- answers no node should give ---------------------------------------------------------------

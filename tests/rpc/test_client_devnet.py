@@ -16,8 +16,8 @@ import pytest
 from pacata.chain.devnet import devnet_key
 from pacata.chain.keys import PrivateKey
 from pacata.chain.transactions import Transfer, make_transaction
-from pacata.node.cookie import COOKIE_FILE
 from pacata.rpc import NodeUnreachable, RpcBadRequest, RpcNotFound, SyncNodeClient
+from pacata.rpc.cookie import COOKIE_FILE
 from pacata.testing.node_process import NodeProcess
 
 pytestmark = pytest.mark.slow

@@ -101,17 +101,19 @@ class ApiOnly(NodePlugin):
 
 
 class SteppingApi(VpnApi):
-    """The client's API; while `stepping`, each listing of the tunnels moves them on after
-    answering (so the listing a command sees first is the one before its own action)."""
+    """The client's API; while `stepping`, each listing of the tunnels first moves them one
+    step on: an opening is seen pending once, then mined (one block deep: confirming), then
+    a block later its relay is planned as a peer awaiting its answer (connecting), then the
+    relay answers (up)."""
 
     stepping = False
     factory: ChainFactory
+    seen_pending: set[bytes]
 
     async def list_tunnels(self, request: web.Request) -> web.StreamResponse:
-        answer = await super().list_tunnels(request)
         if self.stepping:
             self.step()
-        return answer
+        return await super().list_tunnels(request)
 
     def step(self) -> None:
         awaiting = self.awaiting
@@ -120,12 +122,18 @@ class SteppingApi(VpnApi):
         openings = [
             tx for tx in self.service.mempool.transactions() if isinstance(tx.payload, ChannelOpen)
         ]
-        if openings:  # mined: one block deep, not yet enough
+        planned = {peer.channel_id for peer in self.channels.applied.values()}
+        if any(tx.txid not in self.seen_pending for tx in openings):
+            self.seen_pending.update(tx.txid for tx in openings)
+            return
+        if openings:
             mine(self.service, self.factory, openings)
-        elif awaiting:  # the relay answered the first receipt: the tunnel is up
+        elif awaiting:
             awaiting.clear()
-        else:  # deep enough: the relay becomes a peer, awaiting its answer
+        elif set(self.channels.channels) - planned:
             mine(self.service, self.factory, [])
+        else:
+            return
         self.channels.resync(channel_records(chain))
         plan = self.channels.plan(chain.height, lambda address: offer_of(chain, address))
         for peer in plan.add:
@@ -219,6 +227,7 @@ def network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Network
         meter_view=meter_view,
     )
     client_api.factory = factory
+    client_api.seen_pending = set()
     client.add_plugin(ApiOnly(client_api))
     relay_dir, client_dir = tmp_path / "relay", tmp_path / "client"
     relay_dir.mkdir()
@@ -549,20 +558,25 @@ RELAY_TEXT = str(RELAY.address)
         (["connect", RELAY_TEXT, "--blocks", "0"], "within 1-4294967296"),
         (["connect", RELAY_TEXT, "--timeout", "-1"], "a timeout is a positive number"),
         (["connect", RELAY_TEXT, "--node", "ftp://x"], "not an http:// URL nor HOST:PORT"),
+        (["status", "--node", "http://"], "'http://' is not an http:// URL nor HOST:PORT"),
+        (["status", "--node", "http://a:99999"], "not an http:// URL nor HOST:PORT"),
+        (["status", "--node", "[::1"], "not an http:// URL nor HOST:PORT"),
         (["disconnect", "zz" * 32], "is not a channel id"),
         (["disconnect", "abc"], "is not a channel id"),
         (["relay", "register"], "the following arguments are required: --price"),
         (["relay", "register", "--price", "0.123456789"], "has 9 decimals"),
         (["relay", "register", "--price", "-0.5"], "is negative"),
         (["relay", "register", "--price", "1", "--rate-limit", "-1"], "a rate limit is"),
-        (["relay", "register", "--price", "1", "--endpoint", "nohost"], "not HOST:PORT"),
-        (["relay", "register", "--price", "1", "--endpoint", "a:99999"], "not HOST:PORT"),
+        (["relay", "register", "--price", "1", "--endpoint", "nohost"], "is not host:port"),
+        (["relay", "register", "--price", "1", "--endpoint", "relay.example:9741"], "not an IP"),
+        (["relay", "register", "--price", "1", "--endpoint", "192.0.2.1:99999"], "at most 65535"),
+        (["relay", "register", "--price", "1", "--endpoint", "192.0.2.1:0"], "has port 0"),
         (
             ["relay", "register", "--price", "1", "--rate-limit", "1", "--rate-limit", "2"],
             "2 rate limits for 1 tiers",
         ),
         (["relay", "update", *["--price", "1"] * 9], "9 prices: a relay offers at most 8"),
-        (["relay", "register", "--price", "1", *["--endpoint", "a:1"] * 9], "9 endpoints"),
+        (["relay", "register", "--price", "1", *["--endpoint", "192.0.2.1:1"] * 9], "9 endpoints"),
         (["relay", "launch"], "invalid choice: 'launch'"),
     ],
 )
