@@ -225,7 +225,6 @@ class VpnApi:
             "endpoint": None if endpoint is None else _host_port(endpoint),
         }
 
-
     def _replaced(self, channel: Channel) -> bool:
         """Whether a newer channel of the same client and relay holds the one WireGuard peer."""
         return any(

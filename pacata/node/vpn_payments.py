@@ -67,6 +67,8 @@ log = logging.getLogger("pacata.node.vpn")
 METER_INTERVAL_S = 0.5
 # While a client's tunnel moves bytes, its meter looks this often: its receipts pace it.
 BUSY_METER_INTERVAL_S = 0.005
+# ... and for this long after its bytes last moved (a client held at its budget moves none).
+BUSY_HOLD_S = 2.0
 # Credit left below which a client is held (throttled) until its next receipt.
 STALL_BYTES = 16 * 1024
 # A top-up at speed buys this long at the current rate; and the client tops up when less than
@@ -181,6 +183,10 @@ class RelayPayments:
             held = Verdict.DROP if now - since >= meter.policy.drop_grace_s else Verdict.THROTTLE
             verdict = max(verdict, held, key=_SEVERITY.__getitem__)
         return budget, verdict
+
+    def in_good_standing(self, channel_id: bytes) -> bool:
+        """The client keeps up: not held at its budget, no verdict against it."""
+        return self.verdicts.get(channel_id) is Verdict.OK and channel_id not in self.stalled_since
 
     def settle_stored(self) -> None:
         """Settles every stored receipt the chain has not paid and no settle covers (start)."""
