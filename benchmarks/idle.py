@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pacata.node.vpn_payments import BUSY_HOLD_S
 from pacata.testing.netns_lab import LabError, NamespaceLab, missing_requirements
 from pacata.testing.node_process import (
     NodeProcess,
@@ -122,6 +123,17 @@ def paid_tunnel_daemons(paid: PaidTunnelLab) -> dict[str, int]:
     paid.wait_up(channel)
     if paid.lab.ping(1, paid.relay_overlay, count=2).received == 0:
         raise LabError("no answer through the paid tunnel")
+    # A meter stays quick for BUSY_HOLD_S after its bytes last moved: idle starts after that.
+    seen: dict[str, float | int | None] = {"counted": None, "since": time.monotonic()}
+
+    def quiet() -> bool:
+        tunnel = paid.tunnel(paid.client, channel)
+        counted = None if tunnel is None else tunnel["counted_bytes"]
+        if counted != seen["counted"]:
+            seen["counted"], seen["since"] = counted, time.monotonic()
+        return time.monotonic() - float(seen["since"] or 0) > BUSY_HOLD_S
+
+    paid.client.wait_for("the paid tunnel quiet", quiet)
     return {"vpn-relay": paid.relay.process.pid, "vpn-client": paid.client.process.pid}
 
 

@@ -67,8 +67,10 @@ log = logging.getLogger("pacata.node.vpn")
 METER_INTERVAL_S = 0.5
 # While a client's tunnel moves bytes, its meter looks this often: its receipts pace it.
 BUSY_METER_INTERVAL_S = 0.005
-# ... and for this long after its bytes last moved (a client held at its budget moves none).
+# ... and for this long after its bytes last moved (a client held at its budget moves none);
+# moving means at least this many bytes in a tick.
 BUSY_HOLD_S = 2.0
+BUSY_BYTES = 4096
 # Credit left below which a client is held (throttled) until its next receipt.
 STALL_BYTES = 16 * 1024
 # A top-up at speed buys this long at the current rate; and the client tops up when less than

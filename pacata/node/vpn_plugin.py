@@ -65,6 +65,7 @@ from pacata.node.vpn_chain import (
     relay_of,
 )
 from pacata.node.vpn_payments import (
+    BUSY_BYTES,
     BUSY_HOLD_S,
     BUSY_METER_INTERVAL_S,
     METER_INTERVAL_S,
@@ -230,8 +231,9 @@ class VpnPlugin(NodePlugin):
     # -- metering and receipts ----------------------------------------------------------------
 
     async def _meter(self) -> None:
-        """Feeds the meters: every `BUSY_METER_INTERVAL_S` while a paid tunnel has moved bytes
-        within `BUSY_HOLD_S`, every `METER_INTERVAL_S` otherwise, not at all without any.
+        """Feeds the meters: every `BUSY_METER_INTERVAL_S` while a paid tunnel has moved at
+        least `BUSY_BYTES` in a tick within `BUSY_HOLD_S`, every `METER_INTERVAL_S` otherwise
+        (keepalives and a keystroke are not traffic to pace), not at all without any.
 
         A client held at the relay's budget moves nothing until its next receipt is in, so
         "moved since the last tick" would put its meter to sleep exactly when the receipt is
@@ -262,7 +264,7 @@ class VpnPlugin(NodePlugin):
             client.tick(counters, now, self._send_to_relay)
             for peer in self.awaiting_relay.values():
                 client.greet(peer.channel_id, counters, now, self._send_to_relay)
-            if any(counters.get(key) != last.get(key) for key in client.relay_of.values()):
+            if any(_moved(counters, last, key) >= BUSY_BYTES for key in client.relay_of.values()):
                 moved_at = now
             last = counters
             busy = now - moved_at < BUSY_HOLD_S
@@ -527,6 +529,15 @@ class VpnPlugin(NodePlugin):
 
     def _status(self) -> InterfaceStatus | None:
         return None if self.tunnel is None else self.tunnel.status()
+
+
+def _moved(
+    counters: Mapping[bytes, tuple[int, int]], last: Mapping[bytes, tuple[int, int]], key: bytes
+) -> int:
+    """Bytes a peer moved between two readings of the engine's counters."""
+    rx, tx = counters.get(key, (0, 0))
+    before_rx, before_tx = last.get(key, (rx, tx))
+    return max(0, rx - before_rx) + max(0, tx - before_tx)
 
 
 def _peer_change(peer: PlannedPeer) -> PeerChange:

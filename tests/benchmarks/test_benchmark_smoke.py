@@ -96,8 +96,8 @@ def test_idle_quick_measures_every_node(tmp_path: Path) -> None:
     stdout, figures = _run_quick(tmp_path, "idle", "--seconds", "3")
     assert "busiest of ours" in stdout
     names = ["producer", *(f"follower_{i}" for i in range(1, 5))]
-    if os.geteuid() == 0 and shutil.which("wireguard-go"):  # the tunnel daemon idles too
-        names.append("wg_userspace")
+    if os.geteuid() == 0 and shutil.which("wireguard-go"):  # the tunnel daemons idle too
+        names += ["wg_userspace", "vpn_relay", "vpn_client"]
         assert figures["wireguard_go_cpu_percent"] >= 0
     for name in names:
         assert figures[f"{name}_cpu_percent"] >= 0, name
