@@ -224,12 +224,24 @@ def send(port: int, data: bytes) -> bytes:
         return answer
 
 
+def send_or_reset(port: int, data: bytes) -> bytes | None:
+    """`send`, or None when the server reset the connection before its answer was read."""
+    try:
+        return send(port, data)
+    except ConnectionResetError:
+        return None
+
+
 def test_a_client_repeating_a_100kb_url_gets_a_few_log_lines(tmp_path: Path, genesis: Path) -> None:
     with pacatad(tmp_path, "node", genesis=genesis, datadir=tmp_path / "data") as node:
         node.wait_ready()
         request = b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: node\r\n\r\n"
-        answers = [send(node.rpc_port, request) for _ in range(1_000)]
-        assert {answer.split(b" ", 2)[1] for answer in answers} == {b"400"}
+        answers = [send_or_reset(node.rpc_port, request) for _ in range(1_000)]
+        # The server answers 400 and closes as soon as it has read the line too long; a client
+        # still sending its 100 KB then may get a reset that discards the answer.
+        statuses = {answer.split(b" ", 2)[1] for answer in answers if answer is not None}
+        assert statuses == {b"400"}
+        assert sum(answer is not None for answer in answers) >= 900
         assert node.status()["chain_id"] == CHAIN_ID
         assert node.stop() == 0
         log = node.log_text()
