@@ -27,7 +27,6 @@ from pacata.chain.chainstore import BlockInfo, BlockStatus, ChainStore, UndoReco
 from pacata.chain.collector import collector_paused
 from pacata.chain.consensus import (
     LeaderProof,
-    begin_block,
     check_header_time,
     prove_leadership,
 )
@@ -48,13 +47,13 @@ from pacata.chain.state import (
 from pacata.chain.state_cache import StateCache
 from pacata.chain.state_tree import EMPTY_ROOT, StateProof, StateTree
 from pacata.chain.transactions import Transaction
-from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
 from pacata.chain.tree_checkpoints import (
     DEFAULT_CHECKPOINT_BLOCKS,
     TreeNodeBuffer,
     keys_changed_between,
 )
 from pacata.chain.validation import (
+    BlockExecution,
     SignatureCheck,
     execute_block,
     validate_body_size,
@@ -607,7 +606,6 @@ class Chain:
         candidates left out with the reason.
         """
         parent = self._tip
-        overlay = StateOverlay(self.state)
         header = BlockHeader(
             height=parent.height + 1,
             prev_hash=parent.hash,
@@ -619,28 +617,22 @@ class Chain:
             vrf_output=leader.vrf_output,
             vrf_proof=leader.vrf_proof,
         )
-        begin_block(overlay, header, self.params)
-        ctx = BlockContext(self.params, parent.height + 1, slot, key.address)
+        execution = BlockExecution(header, self.state, self.params)
         included: list[Transaction] = []
         rejected: list[tuple[Transaction, InvalidTransaction]] = []
         size = 0
-        fees = 0
         for tx in candidates:
             if len(included) >= self.params.max_block_transactions:
                 break
             if size + tx.size > self.params.max_block_bytes - 1024:
                 continue
-            attempt = StateOverlay(overlay)
-            try:
-                apply_transaction(attempt, tx, ctx)
-            except InvalidTransaction as exc:
-                rejected.append((tx, exc))
+            refused = execution.try_apply(tx)
+            if refused is not None:
+                rejected.append((tx, refused))
                 continue
-            attempt.merge_into(overlay)
             included.append(tx)
             size += tx.size
-            fees += tx.fee
-        apply_block_rewards(overlay, ctx, fees)
+        overlay = execution.finish()
         root, _ = self.tree.update(
             parent.state_root,
             tree_changes(overlay.changes().items()),

@@ -1,4 +1,5 @@
-"""Block validation: small pure checks, composed by `Chain.add_block`, and `execute_block`.
+"""Block validation: small pure checks, composed by `Chain.add_block`, and `execute_block`
+(on `BlockExecution`, which `Chain.build_block` shares).
 
 The order matters for cost: everything cheap and stateless (linkage, sizes, Merkle root, the
 producer's signature) runs before the transactions' signatures are verified in a batch. A block
@@ -18,6 +19,7 @@ from pacata.chain.merkle import merkle_root
 from pacata.chain.params import ChainParams
 from pacata.chain.state import StateOverlay
 from pacata.chain.state_reader import StateReader
+from pacata.chain.transactions import Transaction
 from pacata.chain.transitions import BlockContext, apply_block_rewards, apply_transaction
 from pacata.chain.verifier import SignatureVerifier
 from pacata.errors import InvalidBlock, InvalidTransaction
@@ -88,23 +90,53 @@ class SignatureCheck:
         return self._error
 
 
-def execute_block(block: Block, state: StateReader, params: ChainParams) -> StateOverlay:
-    """Applies a statelessly checked block to an overlay of its parent's state.
+class BlockExecution:
+    """A block's state transition, step by step: what validating a block and building one
+    share (`execute_block`, `Chain.build_block`).
 
-    First the slot lottery (`consensus.begin_block`: epoch rotation, the producer's VRF proof
-    and eligibility), then the transactions, then the rewards.
+    First the slot lottery (`consensus.begin_block`: epoch rotation and pool payout, the
+    producer's VRF proof and eligibility), then the transactions (`apply`), then the rewards
+    (`finish`), on an overlay of the parent's state.
     """
-    overlay = StateOverlay(state)
-    begin_block(overlay, block.header, params)
-    ctx = BlockContext(
-        params, block.height, block.header.slot, Address.from_public_key(block.header.producer)
-    )
-    fees = 0
+
+    def __init__(self, header: BlockHeader, state: StateReader, params: ChainParams) -> None:
+        self.overlay = StateOverlay(state)
+        begin_block(self.overlay, header, params)
+        self.ctx = BlockContext(
+            params, header.height, header.slot, Address.from_public_key(header.producer)
+        )
+        self.fees = 0
+
+    def apply(self, tx: Transaction) -> None:
+        """Applies `tx` (validation: `InvalidTransaction` makes the block invalid, and the
+        overlay, half-changed, is dropped with it)."""
+        apply_transaction(self.overlay, tx, self.ctx)
+        self.fees += tx.fee
+
+    def try_apply(self, tx: Transaction) -> InvalidTransaction | None:
+        """Applies `tx` if it applies (a producer's choice); else the reason, nothing changed."""
+        attempt = StateOverlay(self.overlay)
+        try:
+            apply_transaction(attempt, tx, self.ctx)
+        except InvalidTransaction as exc:
+            return exc
+        attempt.merge_into(self.overlay)
+        self.fees += tx.fee
+        return None
+
+    def finish(self) -> StateOverlay:
+        """Pays the block's reward and fees; the block's state."""
+        apply_block_rewards(self.overlay, self.ctx, self.fees)
+        return self.overlay
+
+
+def execute_block(block: Block, state: StateReader, params: ChainParams) -> StateOverlay:
+    """Applies a statelessly checked block to an overlay of its parent's state
+    (`BlockExecution`); `InvalidBlock` names the first transaction that does not apply."""
+    execution = BlockExecution(block.header, state, params)
     for index, tx in enumerate(block.transactions):
         try:
-            apply_transaction(overlay, tx, ctx)
+            execution.apply(tx)
         except InvalidTransaction as exc:
             raise InvalidBlock(f"transaction {index} ({tx.txid.hex()[:16]}): {exc}") from None
-        fees += tx.fee
-    apply_block_rewards(overlay, ctx, fees)
-    return overlay
+    return execution.finish()
