@@ -59,6 +59,7 @@ from pacata.vpn.channels import (
     answer_offer,
     settle_due,
 )
+from pacata.vpn.channels.engine_counter import EngineCounter
 from pacata.vpn.io.receipt_store import ReceiptStore
 from pacata.vpn.rate_limit import PeerLimit
 
@@ -98,20 +99,6 @@ def _submit(account: AccountTransactions, payload: Payload, what: str) -> bytes 
     except PacataError as exc:
         log.warning("%s refused: %s", what, exc)
         return None
-
-
-class _Counter:
-    """A cumulative engine counter carried over its resets (a peer added again)."""
-
-    def __init__(self) -> None:
-        self.base = 0
-        self.last = 0
-
-    def update(self, value: int) -> int:
-        if value < self.last:
-            self.base += self.last
-        self.last = value
-        return self.base + value
 
 
 # -- the relay ------------------------------------------------------------------------------
@@ -277,7 +264,7 @@ class ClientPayments:
         self.store = store
         self.meters: dict[bytes, ClientChannel] = {}
         self.relay_of: dict[bytes, bytes] = {}  # channel id -> the relay's WireGuard key
-        self.counters: dict[bytes, tuple[_Counter, _Counter, int]] = {}
+        self.counters: dict[bytes, tuple[EngineCounter, EngineCounter, int]] = {}
         self.deposits: dict[bytes, int] = {}
         self.pending_topups: dict[bytes, int] = {}  # channel id -> height submitted
         self.closing: set[bytes] = set()
@@ -300,7 +287,7 @@ class ClientPayments:
         )
         self.meters[channel_id] = meter
         self.relay_of[channel_id] = peer.public_key
-        self.counters[channel_id] = (_Counter(), _Counter(), meter.receipted_bytes)
+        self.counters[channel_id] = (EngineCounter(), EngineCounter(), meter.receipted_bytes)
         self.deposits.setdefault(channel_id, peer.channel.deposit)
 
     def end(self, channel_id: bytes) -> None:
@@ -322,8 +309,11 @@ class ClientPayments:
     def counted(self, channel_id: bytes, counters: Mapping[bytes, tuple[int, int]]) -> int:
         """The bytes this node carried on the channel, by its own meter."""
         received, sent, start = self.counters[channel_id]
-        rx, tx = counters.get(self.relay_of[channel_id], (received.last, sent.last))
-        return start + received.update(rx) + sent.update(tx)
+        reading = counters.get(self.relay_of[channel_id])
+        if reading is not None:  # None: the relay is not (or no longer) a peer
+            received.update(reading[0])
+            sent.update(reading[1])
+        return start + received.total + sent.total
 
     def tick(
         self,

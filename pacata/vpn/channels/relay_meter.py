@@ -36,6 +36,7 @@ from pacata.chain.receipts import Receipt
 from pacata.chain.state import Channel
 from pacata.vpn.channels.channel_book import ChannelBook
 from pacata.vpn.channels.credit import CreditPolicy
+from pacata.vpn.channels.engine_counter import EngineCounter
 from pacata.vpn.channels.pricing import bytes_for_amount
 from pacata.vpn.channels.receipt_rules import check_receipt
 
@@ -56,27 +57,6 @@ class ReceiptAccepted:
     caught_up: bool  # the bytes owed are within the credit window after it
 
 
-class _EngineCounter:
-    """One of the engine's cumulative counters, carried over its resets."""
-
-    __slots__ = ("_before_reset", "_last")
-
-    def __init__(self) -> None:
-        self._before_reset = 0
-        self._last = 0
-
-    def update(self, value: int) -> None:
-        if value < 0:
-            raise ValueError("a byte counter is not negative")
-        if value < self._last:
-            self._before_reset += self._last
-        self._last = value
-
-    @property
-    def total(self) -> int:
-        return self._before_reset + self._last
-
-
 class RelayChannel(ChannelBook):
     def __init__(
         self,
@@ -91,8 +71,8 @@ class RelayChannel(ChannelBook):
         super().__init__(channel_id, channel, chain_id, price_per_gib, newest_receipt)
         self.policy = policy or CreditPolicy()
         self._start_bytes = self.receipted_bytes
-        self._received = _EngineCounter()
-        self._sent = _EngineCounter()
+        self._received = EngineCounter()
+        self._sent = EngineCounter()
         self._throttled_since: float | None = None
 
     @property
