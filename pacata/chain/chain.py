@@ -39,6 +39,7 @@ from pacata.chain.state import (
     Account,
     ChainTotals,
     Namespace,
+    R,
     StateOverlay,
     state_key,
     tree_changes,
@@ -298,6 +299,15 @@ class Chain:
 
     def account(self, address: Address) -> Account:
         return StateOverlay(self.state).account(address)
+
+    def records(
+        self, namespace: Namespace, decode: Callable[[bytes], R]
+    ) -> Iterator[tuple[bytes, R]]:
+        """Every record of the tip's state in `namespace`, in key order, with its natural id
+        (a relay's address bytes, a channel's id): a scan of the store, for listings."""
+        prefix = schema.state_entry_key(state_key(namespace, b""))
+        for key, value in self.kv.iterate(prefix):
+            yield key[len(prefix) :], decode(value)
 
     def totals(self) -> ChainTotals:
         return StateOverlay(self.state).totals()

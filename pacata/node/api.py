@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
 import re
 import time
@@ -31,7 +32,6 @@ from aiohttp import web
 from pacata import __version__
 from pacata.chain.blocks import Block
 from pacata.chain.keys import Address
-from pacata.chain.schema import state_entry_key
 from pacata.chain.state import Account, Namespace, RelayRecord, state_key, tree_key, value_hash
 from pacata.chain.transactions import Transaction
 from pacata.errors import (
@@ -299,20 +299,16 @@ async def get_mempool(request: web.Request) -> web.StreamResponse:
 async def list_relays(request: web.Request) -> web.StreamResponse:
     chain = _service(request).chain
     limit = _query_int(request, "limit", routes.DEFAULT_RELAY_LIST, 1, routes.MAX_RELAY_LIST)
-    prefix = state_entry_key(state_key(Namespace.RELAY, b""))
-    relays: list[dict[str, object]] = []
-    for key, value in chain.kv.iterate(prefix):
-        if len(relays) == limit:
-            break
-        record = RelayRecord.decode(value)
-        relays.append(
-            {
-                "address": Address(key[len(prefix) :]),
-                "owner_public_key": record.owner_public_key,
-                "registered_height": record.registered_height,
-                "offer": record.offer,
-            }
-        )
+    records = chain.records(Namespace.RELAY, RelayRecord.decode)
+    relays = [
+        {
+            "address": Address(raw),
+            "owner_public_key": record.owner_public_key,
+            "registered_height": record.registered_height,
+            "offer": record.offer,
+        }
+        for raw, record in itertools.islice(records, limit)
+    ]
     return json_response(RelayListSchema, {"count": len(relays), "relays": relays})
 
 

@@ -15,7 +15,6 @@ from collections.abc import Collection, Iterator
 from pacata.chain.chain import Chain
 from pacata.chain.hashing import HASH_SIZE
 from pacata.chain.keys import Address, PrivateKey
-from pacata.chain.schema import state_entry_key
 from pacata.chain.state import Channel, Namespace, RelayRecord, StateOverlay, state_key
 from pacata.chain.transactions import Payload, Transaction
 from pacata.node.service import NodeService
@@ -24,9 +23,7 @@ _CHANNEL_PREFIX = state_key(Namespace.CHANNEL, b"")
 
 
 def channel_records(chain: Chain) -> Iterator[tuple[bytes, Channel]]:
-    prefix = state_entry_key(_CHANNEL_PREFIX)
-    for key, value in chain.kv.iterate(prefix):
-        yield key[len(prefix) :], Channel.decode(value)
+    return chain.records(Namespace.CHANNEL, Channel.decode)
 
 
 def changed_channel_ids(keys: Collection[bytes]) -> list[bytes]:
