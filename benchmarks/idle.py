@@ -39,24 +39,11 @@ from pacata.testing.node_process import (
     write_test_genesis,
 )
 from pacata.testing.paid_lab import PaidTunnelLab
+from pacata.testing.proc_stats import cpu_seconds, rss_mib
 
 CHAIN_ID = "pacata-idle-bench-1"
 FOLLOWERS = 4
 GOAL_PERCENT = 1.0
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far (/proc/PID/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def start_nodes(root: Path, genesis: Path) -> list[NodeProcess]:

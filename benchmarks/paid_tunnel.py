@@ -66,6 +66,7 @@ from pacata.testing.netns_lab import (
 )
 from pacata.testing.node_process import NodeProcess
 from pacata.testing.paid_lab import RELAY_ACCOUNT, PaidTunnelLab
+from pacata.testing.proc_stats import cpu_seconds_of_tree, rss_mib
 from pacata.vpn.channels import CreditPolicy, bytes_for_amount
 from pacata.vpn.channels.credit import MIB
 from pacata.vpn.wireguard import x25519_public_key
@@ -87,44 +88,6 @@ FILLER_ACCOUNT = devnet_key(3)
 FILLER_DEPOSIT = 10_000  # units: a channel that never carries a byte
 ADMIT_DEADLINE_S = 300.0
 IDLE_WINDOW_S = 3.0
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (field 3 on), or None if gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time so far of processes `pids` and their descendants (a node's
-    signature verifier is a child process of its own), from /proc."""
-    stats = {
-        int(entry.name): fields
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None
-    }
-    children: dict[int, list[int]] = {}
-    for pid, fields in stats.items():
-        children.setdefault(int(fields[1]), []).append(pid)
-    total, pending = 0.0, list(pids)
-    while pending:
-        pid = pending.pop()
-        fields = stats.get(pid)
-        if fields is not None:
-            total += (int(fields[11]) + int(fields[12])) / _TICKS
-        pending += children.get(pid, [])
-    return total
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 @dataclass(frozen=True)
@@ -149,9 +112,9 @@ def iperf3_run(
 ) -> Run:
     """One iperf3 run to `address` on `server_side`; the CPU of `pids` per GB moved."""
     retransmitted = tcp_retransmits(lab, 1 - server_side)
-    before = cpu_seconds(pids)
+    before = cpu_seconds_of_tree(pids)
     mbps = lab.iperf3(server_side, address, seconds=seconds)
-    cpu = cpu_seconds(pids) - before
+    cpu = cpu_seconds_of_tree(pids) - before
     gigabytes = mbps * seconds / 8000
     retransmitted = tcp_retransmits(lab, 1 - server_side) - retransmitted
     return Run(mbps, cpu / gigabytes if gigabytes else 0.0, retransmitted)
@@ -280,9 +243,9 @@ class Admission:
 def idle_cpu_percent(pid: int) -> float:
     """The CPU process `pid` (and its children) uses over `IDLE_WINDOW_S` of nothing happening
     but the chain's blocks, in % of a core."""
-    before, started = cpu_seconds([pid]), time.monotonic()
+    before, started = cpu_seconds_of_tree([pid]), time.monotonic()
     time.sleep(IDLE_WINDOW_S)  # the measurement's window, not a wait for a condition
-    return 100 * (cpu_seconds([pid]) - before) / (time.monotonic() - started)
+    return 100 * (cpu_seconds_of_tree([pid]) - before) / (time.monotonic() - started)
 
 
 def relay_up_count(paid: PaidTunnelLab) -> int:

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 
 from pacata.testing.netns_lab import OVERLAY, UNDERLAY, NamespaceLab, missing_requirements
+from pacata.testing.proc_stats import cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,6 @@ class Measurement:
     cpu_seconds_per_gb: float
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all threads, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(lab: NamespaceLab, scenario: Scenario, seconds: float, pings: int) -> Measurement:
     """Throughput from side 0 to side 1, ping RTT from side 0, and the daemons' CPU cost."""
     ends = None
@@ -106,9 +100,9 @@ def measure(lab: NamespaceLab, scenario: Scenario, seconds: float, pings: int) -
         # At 1000 pings a second the code path stays in the CPU caches between packets.
         busy = lab.ping(0, target, count=pings * 4, interval=0.001)
         pids = [end.process.pid for end in ends or () if end.process is not None]
-        cpu_before = sum(process_cpu_seconds(pid) for pid in pids)
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         mbps = lab.iperf3(1, target, seconds=seconds)
-        cpu = sum(process_cpu_seconds(pid) for pid in pids) - cpu_before
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     finally:
         if ends is not None:
             for end in ends:
