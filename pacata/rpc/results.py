@@ -13,6 +13,7 @@ confirmed transaction) defaults to what its absence means.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self, cast
@@ -25,6 +26,22 @@ from pacata.errors import DecodeError
 
 TransactionStatus = Literal["confirmed", "pending", "evicted", "replaced"]
 _TRANSACTION_STATUSES = ("confirmed", "pending", "evicted", "replaced")
+
+
+def _loaded_fields(cls: type, loaded: Mapping[str, Any], **converted: Any) -> dict[str, Any]:
+    """The arguments of dataclass `cls` from a schema's loaded dict, field by field under the
+    same name: required unless the field has a default (then the default when absent);
+    `converted` gives the fields whose loaded value must first be turned into another type."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        name = field.name
+        if name in converted:
+            values[name] = converted[name]
+        elif name in loaded or (
+            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        ):
+            values[name] = loaded[name]
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +245,7 @@ class SubmitResult:
 
     @classmethod
     def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
-        return cls(txid=loaded["txid"], status=loaded["status"])
+        return cls(**_loaded_fields(cls, loaded))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,13 +286,7 @@ class SubmittedOffer:
 
     @classmethod
     def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
-        return cls(
-            txid=loaded["txid"],
-            action=loaded["action"],
-            relay=loaded["relay"],
-            endpoints=tuple(loaded["endpoints"]),
-            status=loaded["status"],
-        )
+        return cls(**_loaded_fields(cls, loaded, endpoints=tuple(loaded["endpoints"])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,12 +300,7 @@ class OpenedChannel:
 
     @classmethod
     def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
-        return cls(
-            txid=loaded["txid"],
-            channel_id=loaded["channel_id"],
-            expiry_height=loaded["expiry_height"],
-            status=loaded["status"],
-        )
+        return cls(**_loaded_fields(cls, loaded))
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,11 +314,7 @@ class Disconnected:
 
     @classmethod
     def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
-        return cls(
-            channel_id=loaded["channel_id"],
-            status=loaded["status"],
-            close_height=loaded["close_height"],
-        )
+        return cls(**_loaded_fields(cls, loaded))
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,25 +351,7 @@ class TunnelInfo:
 
     @classmethod
     def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
-        return cls(
-            channel_id=loaded["channel_id"],
-            role=loaded["role"],
-            relay=loaded["relay"],
-            client=loaded["client"],
-            tier=loaded["tier"],
-            deposit=loaded["deposit"],
-            paid=loaded["paid"],
-            open_height=loaded["open_height"],
-            expiry_height=loaded["expiry_height"],
-            confirmations=loaded["confirmations"],
-            state=loaded["state"],
-            receipted=loaded.get("receipted"),
-            acknowledged=loaded.get("acknowledged"),
-            counted_bytes=loaded.get("counted_bytes"),
-            peer=loaded.get("peer"),
-            peer_address=loaded.get("peer_address"),
-            endpoint=loaded.get("endpoint"),
-        )
+        return cls(**_loaded_fields(cls, loaded))
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,10 +370,5 @@ class TunnelsInfo:
 
     @classmethod
     def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
-        return cls(
-            account=loaded["account"],
-            interface=loaded["interface"],
-            overlay_address=loaded["overlay_address"],
-            confirmations=loaded["confirmations"],
-            tunnels=tuple(TunnelInfo.from_loaded(entry) for entry in loaded["tunnels"]),
-        )
+        tunnels = tuple(TunnelInfo.from_loaded(entry) for entry in loaded["tunnels"])
+        return cls(**_loaded_fields(cls, loaded, tunnels=tunnels))
