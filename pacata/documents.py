@@ -1,4 +1,5 @@
-"""Reading JSON and TOML documents that users and peers control: files and request bodies.
+"""Reading JSON and TOML documents that users and peers control: files and request bodies;
+and writing a file so that a reader sees the old content or the new one, never a part.
 
 Rules, so that any such input gives one clear error and nothing worse:
 - A file is read through `read_text_file`, which refuses one larger than its limit (1 MiB by
@@ -10,11 +11,16 @@ Rules, so that any such input gives one clear error and nothing worse:
   No file or body of ours nests more than a few levels, so nothing legitimate comes near it.
 - Errors of files name the file (`load_json_file`, `load_toml_file`); the parsers' own errors
   name no source, so that a caller can say "the body".
+- `write_file_atomically` replaces a file whole, with its mode set from the first byte (a
+  secret is never readable by others, not even for a moment), and raises `OSError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -85,3 +91,34 @@ def parse_toml(text: str) -> dict[str, Any]:
         raise DocumentError("not TOML: nested too deeply") from None
     except ValueError as exc:  # TOMLDecodeError, and integers of more than 4300 digits
         raise DocumentError(f"not TOML: {exc}") from None
+
+
+def write_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data`, atomically and durably: after a crash `path` holds its old
+    content or the new, whole. The new file has exactly `mode` (the umask does not apply).
+    Raises `OSError`; on failure `path` is untouched and no temporary file is left."""
+    directory = path.parent
+    # In the same directory, so that os.replace is a rename within one filesystem; the name
+    # starts with a dot, so listings of `*.json` files never see it.
+    temporary = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            os.fchmod(descriptor, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    # The rename is durable only once the directory's entry is on disk.
+    directory_descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(directory_descriptor)
+    finally:
+        os.close(directory_descriptor)
