@@ -22,7 +22,6 @@ from __future__ import annotations
 import hmac
 import itertools
 import logging
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +30,7 @@ from aiohttp import web
 
 from pacata import __version__
 from pacata.chain.blocks import Block
+from pacata.chain.fee_estimate import estimate_fees
 from pacata.chain.keys import Address
 from pacata.chain.state import Account, Namespace, RelayRecord, state_key, tree_key, value_hash
 from pacata.chain.transactions import Transaction
@@ -44,6 +44,8 @@ from pacata.errors import (
 from pacata.node.discovery import DhtUnavailable
 from pacata.node.discovery_plugin import DiscoveryPlugin
 from pacata.node.endpoints import (
+    DECIMAL,
+    HASH_HEX,
     BadRequest,
     Endpoint,
     Handler,
@@ -51,6 +53,9 @@ from pacata.node.endpoints import (
     check_unique,
     json_body,
     json_response,
+    path_address,
+    path_hash,
+    query_int,
 )
 from pacata.node.http_log import HTTP_LOG
 from pacata.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -71,6 +76,7 @@ from pacata.rpc.schemas import (
     BlockListSchema,
     BlockSchema,
     DhtRecordSchema,
+    FeesSchema,
     MempoolSchema,
     PeersSchema,
     ProducingRequestSchema,
@@ -90,8 +96,6 @@ ADMIN_TOKEN = web.AppKey("admin_token", str)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
 
 MAX_REQUEST_BYTES = 64 * 1024  # a transaction is at most 4 KiB, 8 KiB in hex
-_HASH_HEX = re.compile(r"[0-9a-fA-F]{64}")
-_HEIGHT = re.compile(r"[0-9]{1,19}")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
@@ -106,15 +110,6 @@ def _service(request: web.Request) -> NodeService:
 # -- parameters -----------------------------------------------------------------------------
 
 
-def _query_int(request: web.Request, name: str, default: int, lowest: int, highest: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not _HEIGHT.fullmatch(text) or not lowest <= int(text) <= highest:
-        raise BadRequest(f"{name}: must be an integer within {lowest}-{highest}")
-    return int(text)
-
-
 def _query_bool(request: web.Request, name: str) -> bool:
     text = request.query.get(name, "false").lower()
     if text in _TRUE:
@@ -122,13 +117,6 @@ def _query_bool(request: web.Request, name: str) -> bool:
     if text in _FALSE:
         return False
     raise BadRequest(f"{name}: must be true or false")
-
-
-def _path_hash(request: web.Request, name: str) -> bytes:
-    text = request.match_info[name]
-    if not _HASH_HEX.fullmatch(text):
-        raise BadRequest(f"{name}: not a hash (64 hex digits)")
-    return bytes.fromhex(text)
 
 
 # -- the node -------------------------------------------------------------------------------
@@ -158,7 +146,7 @@ async def get_peers(request: web.Request) -> web.StreamResponse:
 
 
 async def get_dht_record(request: web.Request) -> web.StreamResponse:
-    node_id = _path_hash(request, "node_id")
+    node_id = path_hash(request, "node_id")
     discovery = _service(request).find_plugin(DiscoveryPlugin)
     if discovery is None:
         raise DhtUnavailable("this node runs no DHT (its UDP port is not open)")
@@ -211,8 +199,8 @@ def _block_summary(block: Block) -> dict[str, Any]:
 
 async def list_blocks(request: web.Request) -> web.StreamResponse:
     chain = _service(request).chain
-    limit = _query_int(request, "limit", DEFAULT_BLOCK_LIST, 1, MAX_BLOCK_LIST)
-    before = _query_int(request, "before", chain.height + 1, 0, 2**63 - 1)
+    limit = query_int(request, "limit", DEFAULT_BLOCK_LIST, 1, MAX_BLOCK_LIST)
+    before = query_int(request, "before", chain.height + 1, 0, 2**63 - 1)
     top = min(before - 1, chain.height)
     heights = range(top, max(top - limit, -1), -1)
     return json_response(
@@ -223,9 +211,9 @@ async def list_blocks(request: web.Request) -> web.StreamResponse:
 async def get_block(request: web.Request) -> web.StreamResponse:
     chain = _service(request).chain
     block_id = request.match_info["block_id"]
-    if _HEIGHT.fullmatch(block_id):
+    if DECIMAL.fullmatch(block_id):
         block = chain.block_at(int(block_id))
-    elif _HASH_HEX.fullmatch(block_id):
+    elif HASH_HEX.fullmatch(block_id):
         block = chain.block(bytes.fromhex(block_id))
     else:
         raise BadRequest("block_id: not a height or a block hash (64 hex digits)")
@@ -245,7 +233,7 @@ async def get_block(request: web.Request) -> web.StreamResponse:
 
 async def get_transaction(request: web.Request) -> web.StreamResponse:
     service = _service(request)
-    txid = _path_hash(request, "txid")
+    txid = path_hash(request, "txid")
     found = service.chain.store.transaction(txid)
     if found is not None:
         tx, block_hash, index = found
@@ -283,7 +271,7 @@ async def submit_transaction(request: web.Request) -> web.StreamResponse:
 
 async def get_mempool(request: web.Request) -> web.StreamResponse:
     mempool = _service(request).mempool
-    limit = _query_int(request, "limit", DEFAULT_MEMPOOL_LIST, 1, MAX_MEMPOOL_LIST)
+    limit = query_int(request, "limit", DEFAULT_MEMPOOL_LIST, 1, MAX_MEMPOOL_LIST)
     transactions: list[Transaction] = []
     for tx in mempool.transactions():
         if len(transactions) == limit:
@@ -293,12 +281,16 @@ async def get_mempool(request: web.Request) -> web.StreamResponse:
     return json_response(MempoolSchema, view)
 
 
+async def get_fees(request: web.Request) -> web.StreamResponse:
+    return json_response(FeesSchema, estimate_fees(_service(request).mempool))
+
+
 # -- relays ---------------------------------------------------------------------------------
 
 
 async def list_relays(request: web.Request) -> web.StreamResponse:
     chain = _service(request).chain
-    limit = _query_int(request, "limit", routes.DEFAULT_RELAY_LIST, 1, routes.MAX_RELAY_LIST)
+    limit = query_int(request, "limit", routes.DEFAULT_RELAY_LIST, 1, routes.MAX_RELAY_LIST)
     records = chain.records(Namespace.RELAY, RelayRecord.decode)
     relays = [
         {
@@ -318,11 +310,7 @@ async def list_relays(request: web.Request) -> web.StreamResponse:
 async def get_account(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     chain = service.chain
-    text = request.match_info["address"]
-    try:
-        address = Address.from_string(text)
-    except DecodeError as exc:
-        raise BadRequest(f"address: not a pac1 address ({exc})") from None
+    address = path_address(request, "address")
     with_proof = _query_bool(request, "proof")
     key = state_key(Namespace.ACCOUNT, address.raw)
     record = chain.state.get_state(key)
@@ -387,6 +375,7 @@ HANDLERS: dict[Route, Handler] = {
     routes.GET_ACCOUNT: get_account,
     routes.LIST_RELAYS: list_relays,
     routes.GET_MEMPOOL: get_mempool,
+    routes.GET_FEES: get_fees,
     routes.GET_OPENAPI: get_openapi,
     routes.GET_METRICS: get_metrics,
     routes.ADMIN_PRODUCE: admin_produce,

@@ -89,6 +89,8 @@ class NodeConfig:
     vpn_confirmations: int = DEFAULT_VPN_CONFIRMATIONS
     # A relay admits clients that opened channels to its account (and turns the VPN side on).
     relay: bool = False
+    # The address index (account history, channels by client and relay) in the data directory.
+    address_index: bool = True
 
     @property
     def runs_vpn(self) -> bool:
@@ -178,6 +180,7 @@ class _ConfigFileSchema(Schema):
     max_outbound = fields.Integer(strict=True, validate=validate.Range(0, MAX_OUTBOUND_LIMIT))
     produce = StrictBoolean()
     log_level = fields.String(validate=validate.OneOf(LOG_LEVELS))
+    address_index = StrictBoolean()
     vpn = fields.Nested(_VpnSchema)
     relay = fields.Nested(_RelaySchema)
 
@@ -309,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="make blocks (default: on for --devnet, off otherwise)",
     )
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
+    parser.add_argument(
+        "--address-index",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep the address index: account history and channels in the API (default on)",
+    )
     vpn = parser.add_argument_group("VPN")
     vpn.add_argument(
         "--vpn",
@@ -380,6 +389,7 @@ def load_config(argv: Sequence[str]) -> NodeConfig:
         max_outbound=setting(flags.max_outbound, "max_outbound", DEFAULT_MAX_OUTBOUND),
         produce=setting(flags.produce, "produce", None),
         log_level=setting(flags.log_level, "log_level", "info"),
+        address_index=setting(flags.address_index, "address_index", True),
         vpn=setting(flags.vpn, "enabled", False, file_vpn),
         vpn_interface=setting(flags.vpn_interface, "interface", DEFAULT_VPN_INTERFACE, file_vpn),
         vpn_confirmations=setting(

@@ -5,7 +5,8 @@ Start-up, in order: flags and config file → logging → genesis → data direc
 (node key, `--listen`, bootnodes) → admin cookie → HTTP API → peers listened for and dialed,
 with `--vpn` the WireGuard interface on the UDP port (pacata/node/vpn_plugin.py), the UDP port's
 STUN and DHT → the "ready" line on standard output (`Pacata devnet
-ready: API http://…/api/status`).
+ready: API http://…/api/status`). The address index (pacata/node/address_index_plugin.py,
+unless `--no-address-index`) opens with the plugins and catches up in the background.
 
 Shutdown, on SIGINT, SIGTERM or `POST /api/admin/stop`, in order: stop producing and the
 other tasks → say goodbye to the peers, stop listening, close the UDP port (and the VPN
@@ -39,6 +40,7 @@ from pacata.chain.kvstore import LevelDBStore
 from pacata.chain.mempool import Mempool
 from pacata.chain.production import ProducerKeys
 from pacata.errors import InvalidGenesis, PacataError, StoreError
+from pacata.node.address_index_plugin import ADDRESS_INDEX_DIRECTORY, AddressIndexPlugin
 from pacata.node.api import create_app
 from pacata.node.clock import SystemClock
 from pacata.node.config import ConfigError, DataDirError, NodeConfig, load_config
@@ -240,6 +242,8 @@ async def _serve(
     if vpn is not None:
         service.add_plugin(vpn)
     service.add_plugin(DiscoveryPlugin(peering, vpn))
+    index_path = datadir / ADDRESS_INDEX_DIRECTORY if config.address_index else None
+    service.add_plugin(AddressIndexPlugin(service, index_path))
     try:
         cookie = AdminCookie.create(datadir)
     except OSError as exc:

@@ -5,12 +5,14 @@ The route — method, path, schemas, errors, whether it is administrative — is
 `pacata.rpc.routes`, where the OpenAPI document and the client read it too; this module adds
 only the aiohttp handler. `bind_handlers` pairs a route table with a handler table and refuses
 one that leaves a route unserved or serves a route the table does not have. Handlers, the
-node's and the plugins', read bodies with `json_body` and answer with `json_response`; a
-`BadRequest` they raise is a 400 naming what is wrong.
+node's and the plugins', read bodies with `json_body`, parameters with `query_int`,
+`path_hash` and `path_address`, and answer with `json_response`; a `BadRequest` they raise is a
+400 naming what is wrong.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +21,18 @@ from aiohttp import web
 from marshmallow import Schema
 from marshmallow import ValidationError as SchemaError
 
+from pacata.chain.keys import Address
 from pacata.documents import decode_utf8, parse_json
-from pacata.errors import DocumentError, PacataError
+from pacata.errors import DecodeError, DocumentError, PacataError
 from pacata.json_fields import describe_validation_errors
 from pacata.node.http_log import one_line_reason
 from pacata.rpc.routes import Route
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# A height, a limit: a decimal number of at most 19 digits (it fits a u64).
+DECIMAL = re.compile(r"[0-9]{1,19}")
+HASH_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +98,29 @@ async def json_body(request: web.Request, schema: type[Schema]) -> dict[str, Any
     except SchemaError as exc:
         raise BadRequest("; ".join(describe_validation_errors(exc.messages))) from None
     return loaded
+
+
+def query_int(request: web.Request, name: str, default: int, lowest: int, highest: int) -> int:
+    """Query parameter `name`, a decimal within `lowest`-`highest` (`default` if absent)."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not DECIMAL.fullmatch(text) or not lowest <= int(text) <= highest:
+        raise BadRequest(f"{name}: must be an integer within {lowest}-{highest}")
+    return int(text)
+
+
+def path_hash(request: web.Request, name: str, what: str = "a hash") -> bytes:
+    """Path parameter `name`, 64 hex digits, as bytes."""
+    text = request.match_info[name]
+    if not HASH_HEX.fullmatch(text):
+        raise BadRequest(f"{name}: not {what} (64 hex digits)")
+    return bytes.fromhex(text)
+
+
+def path_address(request: web.Request, name: str) -> Address:
+    """Path parameter `name`, a `pac1…` address."""
+    try:
+        return Address.from_string(request.match_info[name])
+    except DecodeError as exc:
+        raise BadRequest(f"{name}: not a pac1 address ({exc})") from None

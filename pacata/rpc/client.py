@@ -19,6 +19,8 @@ Rules:
   `RpcConflict` (409), `RpcUnavailable` (503). No answer at all — refused, reset, timed out —
   raises `NodeUnreachable`; an answer that is not what the API promises (not JSON, a missing
   field, over `MAX_RESPONSE_BYTES`) raises `InvalidResponse`.
+- The history and channel calls (`address_transactions`, `address_channels`, `channel`) are
+  served by the node's address index: a node that keeps none answers `RpcUnavailable`.
 - Administrative calls send the token given to the client (the node's `.cookie`); without one
   the node answers 401. The VPN plugin's calls (`relay_offer`, `open_channel`, `disconnect`)
   are administrative: they sign with the node's own account; a node that runs no VPN side
@@ -54,13 +56,17 @@ from pacata.json_fields import describe_validation_errors
 from pacata.rpc import routes, vpn
 from pacata.rpc.results import (
     AccountInfo,
+    ChannelInfo,
+    ChannelPage,
     Disconnected,
+    FeeInfo,
     OpenedChannel,
     RelayInfo,
     StatusInfo,
     SubmitResult,
     SubmittedOffer,
     TransactionInfo,
+    TransactionPage,
     TunnelsInfo,
 )
 from pacata.rpc.routes import JSON, Route
@@ -71,6 +77,7 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 T = TypeVar("T")
 OfferAction = Literal["register", "update", "retire"]
+ChannelRole = Literal["client", "relay", "any"]
 
 
 class RpcError(PacataError):
@@ -282,6 +289,49 @@ class NodeClient:
         query = {"proof": "true"} if proof else {}
         loaded = await self._call(routes.GET_ACCOUNT, path={"address": str(address)}, query=query)
         return _typed("account", lambda: AccountInfo.from_loaded(loaded))
+
+    async def fees(self) -> FeeInfo:
+        """What a transaction pays now to go into the next block: `suggested_fee` for a
+        typical transfer, `fee_for(size)` for one of `size` bytes."""
+        loaded = await self._call(routes.GET_FEES)
+        return _typed("fees", lambda: FeeInfo.from_loaded(loaded))
+
+    # -- history and channels (the node's address index) -------------------------------------
+
+    async def address_transactions(
+        self, address: Address | str, limit: int | None = None, cursor: str | None = None
+    ) -> TransactionPage:
+        """A page of the transactions touching `address`, newest first, the mempool's first
+        (first page only); pass the page's `next_cursor` for the next one. `limit`: the node's
+        default 25, at most `routes.MAX_PAGE`. `RpcUnavailable` if the node keeps no index."""
+        loaded = await self._call(
+            routes.LIST_ADDRESS_TRANSACTIONS,
+            path={"address": str(address)},
+            query={"limit": limit, "cursor": cursor},
+        )
+        return _typed("history", lambda: TransactionPage.from_loaded(loaded))
+
+    async def address_channels(
+        self,
+        address: Address | str,
+        role: ChannelRole = "any",
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ChannelPage:
+        """A page of the channels of `address` as `role` ("client", "relay" or "any"),
+        newest opening first; paged as `address_transactions`."""
+        loaded = await self._call(
+            routes.LIST_ADDRESS_CHANNELS,
+            path={"address": str(address)},
+            query={"role": role, "limit": limit, "cursor": cursor},
+        )
+        return _typed("channels", lambda: ChannelPage.from_loaded(loaded))
+
+    async def channel(self, channel_id: bytes) -> ChannelInfo:
+        """A payment channel, open or closed. `RpcNotFound` if none was ever opened with that
+        id; `RpcUnavailable` for one that is not open on a node without an index."""
+        loaded = await self._call(routes.GET_CHANNEL, path={"channel_id": channel_id.hex()})
+        return _typed("channel", lambda: ChannelInfo.from_loaded(loaded))
 
     # -- relays -----------------------------------------------------------------------------
 
@@ -503,6 +553,26 @@ class SyncNodeClient:
 
     def relays(self, limit: int | None = None) -> list[RelayInfo]:
         return self._runner.run(self._client.relays(limit))
+
+    def fees(self) -> FeeInfo:
+        return self._runner.run(self._client.fees())
+
+    def address_transactions(
+        self, address: Address | str, limit: int | None = None, cursor: str | None = None
+    ) -> TransactionPage:
+        return self._runner.run(self._client.address_transactions(address, limit, cursor))
+
+    def address_channels(
+        self,
+        address: Address | str,
+        role: ChannelRole = "any",
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ChannelPage:
+        return self._runner.run(self._client.address_channels(address, role, limit, cursor))
+
+    def channel(self, channel_id: bytes) -> ChannelInfo:
+        return self._runner.run(self._client.channel(channel_id))
 
     def relay_offer(
         self,

@@ -1,10 +1,10 @@
 """What the client (`pacata.rpc.client`) returns for the answers a wallet lives on: the node's
-status, an account, a transaction's status, a submission, the registered relays and the VPN
-plugin's answers (a relay offer sent, a channel opened or left, the tunnels). Small frozen
-dataclasses, each built
-from its response schema's loaded dict (`from_loaded`), so hashes are bytes and addresses
-`Address`es; the other answers (blocks, peers, the mempool, DHT records) stay the schemas'
-loaded dicts.
+status, an account, a transaction's status, a submission, the registered relays, an account's
+history and channels and a channel (the address index), the fees, and the VPN plugin's
+answers (a relay offer sent, a channel opened or left, the tunnels). Small frozen dataclasses,
+each built from its response schema's loaded dict (`from_loaded`), so hashes are bytes and
+addresses `Address`es; the other answers (blocks, peers, the mempool, DHT records) stay the
+schemas' loaded dicts.
 
 Rules: a field the node always sends is required (a `KeyError` here, which the client reports as
 `InvalidResponse`); one that only some answers carry (a plugin's status field, the block of a
@@ -18,14 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self, cast
 
+from pacata.chain.fee_estimate import fee_for_size
 from pacata.chain.keys import Address
 from pacata.chain.state import Namespace, state_key, tree_key, value_hash
 from pacata.chain.state_tree import StateProof, verify_proof
-from pacata.chain.transactions import RelayOffer
+from pacata.chain.transactions import RelayOffer, Transaction
 from pacata.errors import DecodeError
 
 TransactionStatus = Literal["confirmed", "pending", "evicted", "replaced"]
 _TRANSACTION_STATUSES = ("confirmed", "pending", "evicted", "replaced")
+ChannelStatus = Literal["open", "closed"]
+_CHANNEL_STATUSES = ("open", "closed")
 
 
 def _loaded_fields(cls: type, loaded: Mapping[str, Any], **converted: Any) -> dict[str, Any]:
@@ -234,6 +237,135 @@ class TransactionInfo:
             reason=loaded.get("reason"),
             tx=loaded.get("tx"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AddressTransaction:
+    """A transaction of an account's history: `pending` (in the mempool) or `confirmed`, then
+    with its block (`height`, `block_hash`, its `index` in it, the block's `timestamp_ms`) and
+    `confirmations`. `transaction` is decoded from its canonical encoding, checked against
+    `txid`."""
+
+    txid: bytes
+    status: Literal["pending", "confirmed"]
+    transaction: Transaction
+    height: int | None = None
+    block_hash: bytes | None = None
+    index: int | None = None
+    timestamp_ms: int | None = None
+    confirmations: int = 0
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == "confirmed"
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        status = loaded["status"]
+        if status not in ("pending", "confirmed"):
+            raise ValueError(f"unknown history status {status!r}")
+        transaction = Transaction.decode(loaded["encoded"])
+        if transaction.txid != loaded["txid"]:
+            raise ValueError(f"the encoding of {loaded['txid'].hex()} is another transaction")
+        return cls(**_loaded_fields(cls, loaded, transaction=transaction))
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionPage:
+    """`GET /api/accounts/{address}/txs`: a page of the transactions touching `address`,
+    newest first (on the first page the mempool's first); `next_cursor` asks for the next page
+    (None: this is the last). `indexed_height` is the last block the node's index holds, below
+    the tip while it catches up."""
+
+    address: Address
+    transactions: tuple[AddressTransaction, ...]
+    next_cursor: str | None
+    pending_count: int = 0
+    confirmed_count: int = 0
+    indexed_height: int = 0
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        items = tuple(AddressTransaction.from_loaded(item) for item in loaded["transactions"])
+        return cls(**_loaded_fields(cls, loaded, transactions=items))
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """A payment channel (`GET /api/channels/{channel_id}`, or an item of an account's
+    channels). What changes while it is open (`deposit`, `paid`, `settled_bytes`) is there
+    while it is open; its closing (`close_height`, `close_txid`) once it is closed."""
+
+    channel_id: bytes
+    client: Address
+    relay: Address
+    tier: int
+    status: ChannelStatus
+    open_height: int
+    open_txid: bytes
+    expiry_height: int
+    deposit: int | None = None
+    paid: int | None = None
+    settled_bytes: int | None = None
+    close_height: int | None = None
+    close_txid: bytes | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status == "open"
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        status = loaded["status"]
+        if status not in _CHANNEL_STATUSES:
+            raise ValueError(f"unknown channel status {status!r}")
+        return cls(**_loaded_fields(cls, loaded))
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPage:
+    """`GET /api/accounts/{address}/channels`: a page of the channels of `address` in `role`
+    ("client", "relay" or "any"), newest opening first; `next_cursor` as in
+    `TransactionPage`."""
+
+    address: Address
+    role: str
+    channels: tuple[ChannelInfo, ...]
+    next_cursor: str | None
+    indexed_height: int = 0
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        channels = tuple(ChannelInfo.from_loaded(item) for item in loaded["channels"])
+        return cls(**_loaded_fields(cls, loaded, channels=channels))
+
+
+@dataclass(frozen=True, slots=True)
+class FeeInfo:
+    """`GET /api/fees`: what a transaction pays to go into the block after `height`: base units
+    per 1,000 bytes (`fee_rate_per_kb`), and at least `min_fee`. Below a full mempool the rate
+    is 0 and `min_fee` is enough (docs/api.md §Fees)."""
+
+    height: int
+    min_fee: int
+    fee_rate_per_kb: int
+    transfer_size: int
+    suggested_fee: int
+    mempool_bytes: int
+    max_block_bytes: int
+
+    def fee_for(self, size: int) -> int:
+        """The fee for a transaction of `size` bytes: `min_fee`, or `fee_rate_per_kb` per
+        1,000 bytes rounded up if that is more (as the node computes `suggested_fee`)."""
+        return fee_for_size(self.min_fee, self.fee_rate_per_kb, size)
+
+    @classmethod
+    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
+        return cls(**_loaded_fields(cls, loaded))
 
 
 @dataclass(frozen=True, slots=True)

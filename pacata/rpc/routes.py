@@ -1,13 +1,14 @@
 """The HTTP API's route table (docs/api.md): what each route is, with no code that serves it.
 
 Rules:
-- Every route of the API is one `Route` of `ROUTES`: its method and path, its parameters, the
-  schemas of its request and response bodies, the status of success and of each error, and
-  whether it is administrative (it needs the cookie's token). The server binds a handler to
-  each (`pacata.node.api`, which checks at import that none is left out), the OpenAPI document
-  is generated from them (`pacata.rpc.openapi`), and the client calls them
-  (`pacata.rpc.client`): a route cannot be served undocumented, nor called by a path or a schema
-  the server does not have.
+- Every route of the API is one `Route`: its method and path, its parameters, the schemas of
+  its request and response bodies, the status of success and of each error, and whether it is
+  administrative (it needs the cookie's token). The node's own are `ROUTES`, to each of which
+  the server binds a handler (`pacata.node.api`, which checks at import that none is left
+  out); a plugin's are a table of their own that the plugin serves (`ADDRESS_INDEX_ROUTES`
+  here, the VPN's in `pacata.rpc.vpn`). The OpenAPI document is generated from the routes
+  served (`pacata.rpc.openapi`), and the client calls them (`pacata.rpc.client`): a route
+  cannot be served undocumented, nor called by a path or a schema the server does not have.
 - A route's `name` is its OpenAPI `operationId`, unique in the table.
 - Paths use `{name}` placeholders, which are aiohttp's and OpenAPI's alike.
 """
@@ -22,9 +23,13 @@ from marshmallow import Schema
 
 from pacata.rpc.schemas import (
     AccountSchema,
+    AddressTransactionsSchema,
     BlockListSchema,
     BlockSchema,
+    ChannelListSchema,
+    ChannelSchema,
     DhtRecordSchema,
+    FeesSchema,
     MempoolSchema,
     PeersSchema,
     ProducingRequestSchema,
@@ -44,6 +49,9 @@ DEFAULT_MEMPOOL_LIST = 100
 MAX_MEMPOOL_LIST = 1_000
 DEFAULT_RELAY_LIST = 100
 MAX_RELAY_LIST = 1_000
+DEFAULT_PAGE = 25
+MAX_PAGE = 100
+CHANNEL_ROLES = ("client", "relay", "any")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +182,13 @@ GET_MEMPOOL = Route(
     parameters=(Parameter("limit", "query", f"how many (1-{MAX_MEMPOOL_LIST})", "integer"),),
     errors=(_BAD,),
 )
+GET_FEES = Route(
+    "get_fees",
+    "GET",
+    "/api/fees",
+    "The fee a transaction needs for the next block, from the mempool and the minimum fee",
+    FeesSchema,
+)
 GET_OPENAPI = Route(
     "get_openapi", "GET", "/api/openapi.json", "This document", None, media_type=JSON
 )
@@ -217,8 +232,60 @@ ROUTES: tuple[Route, ...] = (
     GET_ACCOUNT,
     LIST_RELAYS,
     GET_MEMPOOL,
+    GET_FEES,
     GET_OPENAPI,
     GET_METRICS,
     ADMIN_PRODUCE,
     ADMIN_STOP,
+)
+
+# -- the address index's routes: served by its plugin (pacata/node/address_index_plugin.py) ---
+
+_PAGE = (
+    Parameter("limit", "query", f"how many (1-{MAX_PAGE}, default {DEFAULT_PAGE})", "integer"),
+    Parameter("cursor", "query", "the next_cursor of the page before; none for the first page"),
+)
+_NO_INDEX = (503, "the node keeps no address index (--no-address-index), or it is not open yet")
+
+LIST_ADDRESS_TRANSACTIONS = Route(
+    "list_address_transactions",
+    "GET",
+    "/api/accounts/{address}/txs",
+    "The transactions touching an address, newest first, the mempool's first; paged",
+    AddressTransactionsSchema,
+    parameters=(Parameter("address", "path", "a pac1 address"), *_PAGE),
+    errors=((400, "a malformed address, limit or cursor"), _NO_INDEX),
+)
+LIST_ADDRESS_CHANNELS = Route(
+    "list_address_channels",
+    "GET",
+    "/api/accounts/{address}/channels",
+    "The payment channels of an address as client or relay, newest opening first; paged",
+    ChannelListSchema,
+    parameters=(
+        Parameter("address", "path", "a pac1 address"),
+        Parameter("role", "query", "client, relay or any (default)"),
+        *_PAGE,
+    ),
+    errors=((400, "a malformed address, role, limit or cursor"), _NO_INDEX),
+)
+GET_CHANNEL = Route(
+    "get_channel",
+    "GET",
+    "/api/channels/{channel_id}",
+    "A payment channel, open or closed",
+    ChannelSchema,
+    parameters=(Parameter("channel_id", "path", "the channel's id (64 hex digits)"),),
+    errors=(
+        (400, "not a channel id"),
+        (404, "no channel of that id was ever opened on the main chain"),
+        (503, "not open, and the node keeps no address index (which closed channels need)"),
+    ),
+)
+
+# In the order of the OpenAPI document's paths, after `ROUTES`.
+ADDRESS_INDEX_ROUTES: tuple[Route, ...] = (
+    LIST_ADDRESS_TRANSACTIONS,
+    LIST_ADDRESS_CHANNELS,
+    GET_CHANNEL,
 )

@@ -318,6 +318,92 @@ class AccountNotFoundSchema(Schema):
     proof = nested(AccountProofSchema, metadata={"description": "with ?proof=true"})
 
 
+# -- account history and channels (the address index), fees ----------------------------------
+
+_CONFIRMED_ONLY = "confirmed only"
+
+
+class AddressTransactionSchema(Schema):
+    txid = HexBytes()
+    status = fields.String(metadata={"enum": ["pending", "confirmed"]})
+    height = fields.Integer(metadata={"description": "its block's; confirmed only"})
+    block_hash = HexBytes(metadata={"description": _CONFIRMED_ONLY})
+    index = fields.Integer(metadata={"description": "position in the block; confirmed only"})
+    timestamp_ms = fields.Integer(metadata={"description": "its block's; confirmed only"})
+    confirmations = fields.Integer(metadata={"description": _CONFIRMED_ONLY})
+    tx = nested(TransactionSchema)
+    encoded = HexBytes(metadata={"description": "the transaction's canonical encoding"})
+
+
+class AddressTransactionsSchema(Schema):
+    address = address_field()
+    transactions = fields.List(
+        nested(AddressTransactionSchema),
+        metadata={"description": "newest first; on the first page the pending ones first"},
+    )
+    next_cursor = fields.String(
+        allow_none=True,
+        metadata={"description": "pass as cursor for the next page; null on the last page"},
+    )
+    pending_count = fields.Integer(
+        metadata={"description": "the mempool's transactions touching the address, all pages"}
+    )
+    confirmed_count = fields.Integer(
+        metadata={"description": "main-chain transactions touching the address, indexed"}
+    )
+    indexed_height = fields.Integer(
+        metadata={
+            "description": "the last block the index holds (below the tip while it catches up)"
+        }
+    )
+
+
+class ChannelSchema(Schema):
+    channel_id = HexBytes()
+    client = address_field()
+    relay = address_field()
+    tier = fields.Integer()
+    status = fields.String(metadata={"enum": ["open", "closed"]})
+    open_height = fields.Integer()
+    open_txid = HexBytes()
+    expiry_height = fields.Integer()
+    deposit = fields.Integer(allow_none=True, metadata={"description": "open only"})
+    paid = fields.Integer(
+        allow_none=True, metadata={"description": "settled to the relay so far; open only"}
+    )
+    settled_bytes = fields.Integer(allow_none=True, metadata={"description": "open only"})
+    close_height = fields.Integer(allow_none=True, metadata={"description": "closed only"})
+    close_txid = HexBytes(allow_none=True, metadata={"description": "closed only"})
+
+
+class ChannelListSchema(Schema):
+    address = address_field()
+    role = fields.String(metadata={"enum": ["client", "relay", "any"]})
+    channels = fields.List(nested(ChannelSchema), metadata={"description": "newest opening first"})
+    next_cursor = fields.String(
+        allow_none=True,
+        metadata={"description": "pass as cursor for the next page; null on the last page"},
+    )
+    indexed_height = fields.Integer(metadata={"description": "the last block the index holds"})
+
+
+class FeesSchema(Schema):
+    height = fields.Integer(metadata={"description": "the tip: the estimate is for the next block"})
+    min_fee = fields.Integer(metadata={"description": "the chain's minimum per transaction"})
+    fee_rate_per_kb = fields.Integer(
+        metadata={
+            "description": "base units per 1,000 bytes that beat the lowest fee per byte of "
+            "the next block; 0 while the mempool holds less than a block"
+        }
+    )
+    transfer_size = fields.Integer(metadata={"description": "bytes of a typical transfer"})
+    suggested_fee = fields.Integer(
+        metadata={"description": "max(min_fee, fee_rate_per_kb x transfer_size / 1000, rounded up)"}
+    )
+    mempool_bytes = fields.Integer()
+    max_block_bytes = fields.Integer()
+
+
 # -- the node -------------------------------------------------------------------------------
 
 
