@@ -11,10 +11,11 @@ want_test=0
 # System packages: Python's venv, and (for the tests) the tools the network tests drive:
 # wireguard-go and wg for WireGuard interop, iperf3, ip and ping for the tunnel tests, and two
 # STUN clients for the STUN interop tests: `stun` (stun-client, RFC 3489) and
-# `turnutils_stunclient` (coturn, RFC 5389); curl, which the docs' runnable examples use.
+# `turnutils_stunclient` (coturn, RFC 5389); curl, which the docs' runnable examples use; tmux,
+# the real terminal the wallet shell is driven in.
 apt_packages=(python3-venv)
 if [ "$want_test" = 1 ]; then
-    apt_packages+=(procps curl wireguard-go wireguard-tools iperf3 iproute2 iputils-ping stun-client coturn)
+    apt_packages+=(procps curl wireguard-go wireguard-tools iperf3 iproute2 iputils-ping stun-client coturn tmux)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do

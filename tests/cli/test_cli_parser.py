@@ -1,17 +1,17 @@
-"""`pacata-vpn` (pacata/cli.py): subcommands, options, and errors the user can fix."""
+"""`pacata-vpn` (pacata/cli/): subcommands, options, and errors the user can fix."""
 
 from __future__ import annotations
 
 import pytest
 
-from pacata.cli import build_parser, main
+from pacata.cli.main import build_parser, main
 
 
 def test_wg_userspace_arguments() -> None:
     arguments = build_parser().parse_args(
         ["wg-userspace", "-f", "--protocol-parameter", "rekey_after_time=2", "wg7"]
     )
-    assert arguments.command == "wg-userspace"
+    assert arguments.command.words == ("wg-userspace",)
     assert arguments.interface == "wg7"
     assert arguments.foreground
     assert arguments.protocol_parameter == [("rekey_after_time", 2.0)]

@@ -1,7 +1,8 @@
-"""The paid-tunnel commands of `pacata-vpn` (pacata/cli.py) against a real node API: the VPN
-plugin's API (`VpnApi`) of `NodeService`s on an in-memory chain, served by `create_app` on real
-ports by aiohttp on a thread of its own, and the commands run in-process (`main` returns the
-status). Two nodes share the chain: a relay (devnet account 1) and a client (account 2).
+"""The paid-tunnel commands of `pacata-vpn` (pacata/cli/vpn_commands.py, relay_commands.py)
+against a real node API: the VPN plugin's API (`VpnApi`) of `NodeService`s on an in-memory
+chain, served by `create_app` on real ports by aiohttp on a thread of its own, and the commands
+run in-process (`main` returns the status). Two nodes share the chain: a relay (devnet
+account 1) and a client (account 2).
 
 No tunnel comes up by itself here (there is no VPN side): the client's API moves its tunnels
 one step each time they are listed while `stepping` is on — the opening is mined, it gets deep
@@ -23,13 +24,14 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-import pacata.cli
+import pacata.cli.vpn_commands
 from pacata.chain.devnet import devnet_key
 from pacata.chain.keys import Address
 from pacata.chain.mempool import Mempool
 from pacata.chain.params import UNITS_PER_PAC
 from pacata.chain.transactions import ChannelOpen, RelayOffer, RelayRegister
-from pacata.cli import MAX_AMOUNT, main, pac_text, pac_to_units
+from pacata.cli.amounts import MAX_AMOUNT, pac_text, pac_to_units
+from pacata.cli.main import main
 from pacata.node.api import create_app
 from pacata.node.cookie import AdminCookie
 from pacata.node.endpoints import Endpoint
@@ -196,7 +198,8 @@ def meter_view(channel_id: bytes) -> dict[str, int]:
 
 @pytest.fixture
 def network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Network]:
-    monkeypatch.setattr(pacata.cli, "POLL_S", 0.01)
+    monkeypatch.setattr(pacata.cli.vpn_commands, "POLL_S", 0.01)
+    monkeypatch.setenv("PACATA_WALLET_DIR", str(tmp_path / "wallets"))
     factory = ChainFactory()
     server = ApiServer()
     relay = node_service(factory)
@@ -455,7 +458,9 @@ def test_status_in_both_formats(network: Network, capsys: pytest.CaptureFixture[
         "height": height,
         "peers": 0,
         "syncing": False,
+        "sync": {"target_height": 0, "downloaded": 0},
     }
+    assert document["wallets"] == []
     assert document["vpn"] == {
         "interface": "pacata1",
         "overlay_address": str(overlay_address(CLIENT_WIREGUARD_KEY)),

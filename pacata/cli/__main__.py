@@ -1,0 +1,5 @@
+import sys
+
+from pacata.cli.main import main
+
+sys.exit(main())

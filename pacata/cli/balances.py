@@ -1,0 +1,84 @@
+"""The balances of the wallets' accounts, as the node has them: for `status`, `wallet balance`
+and the shell's status line. An account the chain has never paid has a balance of 0 (the node
+answers 404 for it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pacata.chain.keys import Address
+from pacata.cli.amounts import pac_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pacata.cli.session import Session
+    from pacata.rpc import SyncNodeClient
+    from pacata.wallet import WalletInfo
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    wallet: str
+    index: int
+    label: str
+    address: Address
+    balance: int
+    bond: int
+    unbonding: int
+    nonce: int
+    pending_nonce: int
+
+
+def account_balance(
+    client: SyncNodeClient, wallet: str, index: int, label: str, address: Address
+) -> AccountBalance:
+    from pacata.rpc import RpcNotFound
+
+    try:
+        found = client.account(address)
+    except RpcNotFound:
+        return AccountBalance(wallet, index, label, address, 0, 0, 0, 0, 0)
+    return AccountBalance(
+        wallet,
+        index,
+        label,
+        address,
+        found.balance,
+        found.bond,
+        found.unbonding_total,
+        found.nonce,
+        found.pending_nonce,
+    )
+
+
+def balances_of(client: SyncNodeClient, wallets: Sequence[WalletInfo]) -> list[AccountBalance]:
+    return [
+        account_balance(client, info.name, entry.index, entry.label, entry.address)
+        for info in wallets
+        for entry in info.accounts
+    ]
+
+
+def wallet_balances(session: Session, client: SyncNodeClient) -> list[AccountBalance]:
+    """Every account of every wallet in the session's wallet directory (none if it has none)."""
+    store = session.wallets()
+    if not store.directory.is_dir():
+        return []
+    return balances_of(client, store.wallets())
+
+
+def print_balances(out: Console, balances: Sequence[AccountBalance]) -> None:
+    if not balances:
+        out.print("wallet  none here: `pacata-vpn wallet create NAME` makes one")
+        return
+    for entry in balances:
+        staked = ""
+        if entry.bond or entry.unbonding:
+            staked = f", bonded {pac_text(entry.bond)}, unbonding {pac_text(entry.unbonding)}"
+        out.print(
+            f"wallet  {entry.wallet}/{entry.index} {entry.address}: "
+            f"{pac_text(entry.balance)} PAC{staked}"
+        )
