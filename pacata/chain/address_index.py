@@ -28,17 +28,16 @@ Rules:
   deeper).
 - Every key and record is `address_index_schema`'s. A store whose tip is not under its
   version's prefix (empty, of another version, or left by a start-over a crash interrupted)
-  is wiped, then built from genesis.
+  is wiped, in bounded steps that go through its keys once, then built from genesis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import TypeVar
 
-from pacata.chain import schema
 from pacata.chain.address_index_schema import (
     TIP_KEY,
     BlockUndo,
@@ -193,6 +192,8 @@ class AddressIndex:
         self.kv = kv
         self.keep_undo = keep_undo
         self._tip = self._read_tip()
+        # The keys left to delete, while the store is being wiped (`_wipe`).
+        self._wiping: Iterator[tuple[bytes, bytes]] | None = None
 
     def _read_tip(self) -> IndexTip | None:
         raw = self.kv.get(TIP_KEY)
@@ -356,6 +357,7 @@ class AddressIndex:
         staging.batch.put(TIP_KEY, encode_tip(tip))
         self.kv.write(staging.batch)
         self._tip = tip
+        self._wiping = None  # a wipe, if one was under way, is over: the index holds a block
 
     def _stage_block(self, staging: _Staging, block: Block) -> None:
         staging.begin_block()
@@ -448,23 +450,32 @@ class AddressIndex:
         batch.delete(TIP_KEY)
         self.kv.write(batch)
         self._tip = None
+        self._wiping = None  # the wipe starts from the first key
 
     def _wipe(self, max_deletes: int) -> bool:
-        """Deletes up to `max_deletes` keys of the store; False if it was empty."""
+        """Deletes the next `max_deletes` keys of the store; False once it is empty.
+
+        One iteration serves the whole wipe, resumed at each step where the last one stopped:
+        starting again from the first key would step over every key already deleted (LevelDB
+        keeps a deleted key as a tombstone until a compaction drops it), so each step would
+        cost more than the one before. The index writes nothing else while it wipes, so the
+        keys the iteration does not see (it reads a snapshot of the store) are none."""
+        if self._wiping is None:
+            self._wiping = self.kv.iterate(b"")
         batch = WriteBatch()
-        for key, _ in self.kv.iterate(b""):
+        for key, _ in self._wiping:
             batch.delete(key)
             if len(batch) >= max_deletes:
                 break
         if not len(batch):
+            self._wiping = None
             return False
-        self.kv.write(batch)
+        try:
+            self.kv.write(batch)
+        except BaseException:
+            self._wiping = None  # those keys are not deleted: a wipe again starts from the first
+            raise
         return True
-
-
-def block_encoding(chain: Chain, block_hash: bytes) -> bytes | None:
-    """The canonical encoding of a stored block, as the chain database holds it."""
-    return chain.kv.get(schema.block_key(block_hash))
 
 
 def entry_transaction(entry: TxEntry, encoding: bytes) -> Transaction | None:

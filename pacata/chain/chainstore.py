@@ -136,6 +136,12 @@ class ChainStore(StateReader):
         assert found is None or isinstance(found, Block)
         return found
 
+    def block_encoding(self, block_hash: bytes) -> bytes | None:
+        """The canonical encoding of a stored block (any branch), as it was received: for
+        those that serve it on (a peer, an index reading one transaction out of it) without
+        decoding it."""
+        return self.kv.get(schema.block_key(block_hash))
+
     def block_info(self, block_hash: bytes) -> BlockInfo | None:
         found = self._decode(schema.block_info_key(block_hash), BlockInfo)
         assert found is None or isinstance(found, BlockInfo)

@@ -112,5 +112,10 @@ class ChainParams:
         developer = self.block_reward * self.developer_share_bps // BASIS_POINTS
         return self.block_reward - pool - developer, pool, developer
 
+    def channel_closable_height(self, expiry_height: int) -> int:
+        """The first height whose block may hold the client's close of a channel expiring at
+        `expiry_height`: the settlement grace after it is the relay's (docs/ledger.md)."""
+        return expiry_height + self.settlement_grace_blocks + 1
+
     def developer_fee(self, amount: int) -> int:
         return amount * self.developer_fee_bps // BASIS_POINTS

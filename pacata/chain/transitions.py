@@ -52,6 +52,7 @@ from pacata.chain.transactions import (
     ChannelSettle,
     ChannelTopup,
     Evidence,
+    Payload,
     RelayRegister,
     RelayRetire,
     RelayUpdate,
@@ -94,9 +95,9 @@ def release_matured(account: Account, height: int) -> Account:
     return replace(account, balance=account.balance + matured, unbonding=pending)
 
 
-def spend_of(tx: Transaction) -> int:
-    """What a transaction takes from its sender's balance besides its fee."""
-    payload = tx.payload
+def spend_of(payload: Payload) -> int:
+    """What a transaction with `payload` takes from its sender's balance besides its fee (an
+    unbonding moves bond, not balance; what a transaction credits is not counted)."""
     if isinstance(payload, Transfer | Bond | ChannelTopup):
         return payload.amount
     if isinstance(payload, ChannelOpen):
@@ -119,7 +120,7 @@ def apply_transaction(state: StateOverlay, tx: Transaction, ctx: BlockContext) -
         raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {account.nonce})")
     if tx.nonce > account.nonce:
         raise InvalidTransaction(f"nonce gap: got {tx.nonce}, next is {account.nonce}")
-    cost = tx.fee + spend_of(tx)
+    cost = tx.fee + spend_of(tx.payload)
     if account.balance < cost:
         raise InvalidTransaction(
             f"insufficient balance: {account.balance} available, {cost} needed"
@@ -319,12 +320,12 @@ def _channel_close(
     channel = _open_channel_of_client(state, tx, payload.channel_id)
     # The grace period after expiry belongs to the relay: its last settle can still be mined,
     # so a close can never overtake it (docs/ledger.md §Channels and the settlement grace).
-    grace = ctx.params.settlement_grace_blocks
-    first_height = channel.expiry_height + grace + 1
+    first_height = ctx.params.channel_closable_height(channel.expiry_height)
     if ctx.height < first_height:
         raise InvalidTransaction(
             f"the channel can be closed from height {first_height} (expiry height "
-            f"{channel.expiry_height} plus a settlement grace of {grace} blocks), now {ctx.height}"
+            f"{channel.expiry_height} plus a settlement grace of "
+            f"{ctx.params.settlement_grace_blocks} blocks), now {ctx.height}"
         )
     refund = channel.deposit - channel.paid
     state.set_account(tx.sender_address, sender.with_balance(sender.balance + refund))

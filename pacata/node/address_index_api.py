@@ -3,12 +3,21 @@ history, its payment channels, and one channel (docs/api.md §Account history an
 
 Rules:
 - Lists are newest first and paged. A cursor is opaque to clients; here it is the kind of list
-  and the chain position (height, index in the block) of the page's last item, in base64url.
-  The next page holds what is strictly older than that position, so a page boundary stays put
-  while blocks are added above it (and through a reorganisation that does not reach it).
-- The first page of a history (no cursor) starts with the mempool's transactions touching the
-  address, newest first; they count towards `limit`, and the confirmed ones fill the rest.
-  Every page says how many are pending in all (`pending_count`).
+  (and part of it) and where the page's last item is, in base64url. In a channel list, and in
+  the confirmed part of a history, that is the item's chain position (height, index in the
+  block); the next page holds what is strictly older, so a page boundary stays put while blocks
+  are added above it (and through a reorganisation that does not reach it).
+- A history starts with the mempool's transactions touching the address, newest admission
+  first, then the confirmed ones: the pending ones fill as many pages as they need, and the
+  page where they end is filled up with the newest confirmed ones. A cursor in the pending part
+  holds how many pending transactions older than the page's last one are left, and that one's
+  mark (the first 4 bytes of its id): the next page holds those admitted before it, found by
+  its mark while it is pending (else counted from the oldest). So a transaction admitted
+  between pages (a replacement too) is newer than the boundary and waits for a new listing,
+  and one that leaves the mempool never makes another skipped; one mined meanwhile shows
+  among the confirmed (again, if a page showed it pending). A reorganisation re-admits the
+  mempool in a new order: a listing under way may then miss or repeat pending ones. Every page
+  says how many are pending in all (`pending_count`).
 - Channels are listed by their opening, newest first: an open channel with what the state
   holds of it now (deposit, paid, settled bytes), a closed one with its closing.
 - A handler reads the chain, the mempool and the index without awaiting, so one answer
@@ -25,23 +34,17 @@ import base64
 import binascii
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from pacata.chain.address_index import (
-    AddressIndex,
-    block_encoding,
-    entry_transaction,
-    touched_addresses,
-)
+from pacata.chain.address_index import AddressIndex, entry_transaction, touched_addresses
 from pacata.chain.address_index_schema import ChainPosition, ChannelEntry, Role, TxEntry
-from pacata.chain.codec import MAX_U64
 from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address
 from pacata.chain.state import Channel, StateOverlay
-from pacata.chain.transactions import TxKind
+from pacata.chain.transactions import Transaction, TxKind
 from pacata.chain.transitions import channel_id_of
 from pacata.errors import NotFound, PacataError, StoreError
 from pacata.node.endpoints import (
@@ -56,6 +59,7 @@ from pacata.node.endpoints import (
 from pacata.node.service import NodeService
 from pacata.rpc import routes
 from pacata.rpc.schemas import (
+    CHANNEL_ROLES,
     AddressTransactionsSchema,
     ChannelListSchema,
     ChannelSchema,
@@ -64,14 +68,14 @@ from pacata.rpc.schemas import (
 
 _CURSOR = struct.Struct(">cQI")
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{18}")
-_TX_LIST, _CHANNEL_LIST = b"t", b"c"
-# Above every position: "everything confirmed", for a first page that pending ones filled.
-_TOP = ChainPosition(MAX_U64, 0xFFFF_FFFF)
-_ROLES: dict[str, tuple[Role, ...]] = {
-    "client": (Role.CLIENT,),
-    "relay": (Role.RELAY,),
-    "any": (Role.CLIENT, Role.RELAY),
+# The kinds of cursor: a history's confirmed part, its pending part, a channel list.
+_CONFIRMED, _PENDING, _CHANNELS = b"t", b"p", b"c"
+_MARK_BYTES = 4
+# The index's roles each listed role names.
+_INDEX_ROLES: dict[str, tuple[Role, ...]] = {
+    name: tuple(Role) if name == "any" else (Role[name.upper()],) for name in CHANNEL_ROLES
 }
+_ROLE_CHOICES = f"{', '.join(CHANNEL_ROLES[:-1])} or {CHANNEL_ROLES[-1]}"
 
 
 class IndexUnavailable(PacataError):
@@ -82,13 +86,16 @@ class ChannelNotFound(NotFound):
     """No channel of that id was opened on the main chain."""
 
 
-def encode_cursor(kind: bytes, position: ChainPosition) -> str:
-    raw = _CURSOR.pack(kind, position.height, position.index)
+def encode_cursor(kind: bytes, first: int, second: int = 0) -> str:
+    """A cursor of a `kind` list (part): a chain position (height, index), or in a pending
+    part the number of pending transactions left and the mark of the page's last one."""
+    raw = _CURSOR.pack(kind, first, second)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def decode_cursor(kind: bytes, text: str) -> ChainPosition:
-    """The position a cursor of a `kind` list names; `BadRequest` for anything else."""
+def decode_cursor(text: str, kinds: Sequence[bytes]) -> tuple[bytes, int, int]:
+    """The kind and the two numbers of a cursor of one of `kinds`; `BadRequest` for anything
+    else."""
     refused = BadRequest("cursor: not a cursor of this list (pass next_cursor as it came)")
     if not _CURSOR_TEXT.fullmatch(text):
         raise refused
@@ -96,10 +103,24 @@ def decode_cursor(kind: bytes, text: str) -> ChainPosition:
         raw = base64.urlsafe_b64decode(text + "==")
     except binascii.Error:
         raise refused from None
-    found, height, index = _CURSOR.unpack(raw)
-    if found != kind or encode_cursor(kind, ChainPosition(height, index)) != text:
+    kind, first, second = _CURSOR.unpack(raw)
+    if kind not in kinds or encode_cursor(kind, first, second) != text:
         raise refused
-    return ChainPosition(height, index)
+    return kind, first, second
+
+
+def _mark(tx: Transaction) -> int:
+    return int.from_bytes(tx.txid[:_MARK_BYTES], "big")
+
+
+def _pending_left(pending: Sequence[Transaction], left: int, mark: int) -> int:
+    """How many of `pending` (oldest admission first) a pending cursor leaves for the pages
+    after it (module rules): those admitted before the transaction of `mark`, or the `left`
+    oldest if that one is no longer pending (or `mark` is -1: a first page, all of them)."""
+    for number, tx in enumerate(pending):
+        if _mark(tx) == mark:
+            return number
+    return min(left, len(pending))
 
 
 class _Blocks:
@@ -114,7 +135,7 @@ class _Blocks:
             found = None
             block_hash = self.chain.store.main_hash_at(height)
             if block_hash is not None:
-                encoding = block_encoding(self.chain, block_hash)
+                encoding = self.chain.store.block_encoding(block_hash)
                 header = self.chain.store.header(block_hash)
                 if encoding is not None and header is not None:
                     found = (block_hash, encoding, header)
@@ -143,34 +164,45 @@ class AddressIndexApi:
         address = path_address(request, "address")
         limit = query_int(request, "limit", routes.DEFAULT_PAGE, 1, routes.MAX_PAGE)
         text = request.query.get("cursor")
-        before = None if text is None else decode_cursor(_TX_LIST, text)
+        cursor = None if text is None else decode_cursor(text, (_PENDING, _CONFIRMED))
         try:
             index = self.index()
         except IndexUnavailable as exc:
             return _unavailable(exc)
+        # Oldest admission first, as the mempool holds them.
         pending = [
             tx
-            for tx in reversed(list(self.service.mempool.transactions()))
+            for tx in self.service.mempool.transactions()
             if address in touched_addresses(tx, index.channel_parties)
         ]
+        kind, first, second = (_PENDING, len(pending), -1) if cursor is None else cursor
         items: list[dict[str, Any]] = []
-        if before is None:
+        next_cursor = None
+        before = None
+        if kind == _PENDING:
+            left = _pending_left(pending, first, second)
+            shown = pending[max(left - limit, 0) : left][::-1]
             items = [
                 {"txid": tx.txid, "status": "pending", "tx": tx, "encoded": tx.encode()}
-                for tx in pending[:limit]
+                for tx in shown
             ]
+            left -= len(shown)
+            if len(items) == limit and (left or index.transaction_count(address)):
+                next_cursor = encode_cursor(_PENDING, left, _mark(shown[-1]))
+        else:
+            before = ChainPosition(first, second)
         room = limit - len(items)
-        # One more than there is room for, to know whether a page follows.
-        entries = index.transactions(address, before, room + 1)
-        blocks = _Blocks(self.service)
-        for entry in entries[:room]:
-            view = self._confirmed(entry, blocks)
-            if view is not None:
-                items.append(view)
-        next_cursor = None
-        if len(entries) > room:
-            last = entries[room - 1].position if room else (before or _TOP)
-            next_cursor = encode_cursor(_TX_LIST, last)
+        if room:
+            # One more than there is room for, to know whether a page follows.
+            entries = index.transactions(address, before, room + 1)
+            blocks = _Blocks(self.service)
+            for entry in entries[:room]:
+                view = self._confirmed(entry, blocks)
+                if view is not None:
+                    items.append(view)
+            if len(entries) > room:
+                last = entries[room - 1].position
+                next_cursor = encode_cursor(_CONFIRMED, last.height, last.index)
         page = {
             "address": address,
             "transactions": items,
@@ -204,16 +236,19 @@ class AddressIndexApi:
     async def list_channels(self, request: web.Request) -> web.StreamResponse:
         address = path_address(request, "address")
         role = request.query.get("role", "any")
-        if role not in _ROLES:
-            raise BadRequest("role: must be client, relay or any")
+        if role not in _INDEX_ROLES:
+            raise BadRequest(f"role: must be {_ROLE_CHOICES}")
         limit = query_int(request, "limit", routes.DEFAULT_PAGE, 1, routes.MAX_PAGE)
         text = request.query.get("cursor")
-        before = None if text is None else decode_cursor(_CHANNEL_LIST, text)
+        before = None
+        if text is not None:
+            _, height, position = decode_cursor(text, (_CHANNELS,))
+            before = ChainPosition(height, position)
         try:
             index = self.index()
         except IndexUnavailable as exc:
             return _unavailable(exc)
-        entries = index.channels(address, _ROLES[role], before, limit + 1)
+        entries = index.channels(address, _INDEX_ROLES[role], before, limit + 1)
         items = []
         for entry in entries[:limit]:
             view = self._channel(entry.channel_id, index.channel(entry.channel_id))
@@ -221,7 +256,8 @@ class AddressIndexApi:
                 items.append(view)
         next_cursor = None
         if len(entries) > limit:
-            next_cursor = encode_cursor(_CHANNEL_LIST, entries[limit - 1].position)
+            last = entries[limit - 1]
+            next_cursor = encode_cursor(_CHANNELS, last.height, last.index)
         page = {
             "address": address,
             "role": role,
@@ -255,6 +291,7 @@ class AddressIndexApi:
         """A channel's view: open if the state holds it, else closed as the index knows it."""
         chain = self.service.chain
         live = StateOverlay(chain.state).channel(channel_id)
+        closable = chain.params.channel_closable_height
         if live is not None:
             return {
                 "channel_id": channel_id,
@@ -265,6 +302,7 @@ class AddressIndexApi:
                 "open_height": live.open_height,
                 "open_txid": self._opening(channel_id, live) if entry is None else entry.open_txid,
                 "expiry_height": live.expiry_height,
+                "closable_height": closable(live.expiry_height),
                 "deposit": live.deposit,
                 "paid": live.paid,
                 "settled_bytes": live.settled_bytes,
@@ -282,6 +320,7 @@ class AddressIndexApi:
             "open_height": entry.open_height,
             "open_txid": entry.open_txid,
             "expiry_height": entry.expiry_height,
+            "closable_height": closable(entry.expiry_height),
             "deposit": None,
             "paid": None,
             "settled_bytes": None,

@@ -32,8 +32,10 @@ from pacata import __version__
 from pacata.chain.blocks import Block
 from pacata.chain.fee_estimate import estimate_fees
 from pacata.chain.keys import Address
+from pacata.chain.mempool import Mempool
 from pacata.chain.state import Account, Namespace, RelayRecord, state_key, tree_key, value_hash
 from pacata.chain.transactions import Transaction
+from pacata.chain.transitions import spend_of
 from pacata.errors import (
     DecodeError,
     NotFound,
@@ -307,6 +309,19 @@ async def list_relays(request: web.Request) -> web.StreamResponse:
 # -- accounts -------------------------------------------------------------------------------
 
 
+def _pending_balance(mempool: Mempool, address: Address, balance: int) -> int:
+    """`balance` less the fees and the spending of `address`'s own pending transactions; what
+    pending transactions would credit it is not counted (AccountSchema's `pending_balance`).
+    Not below 0: a sender's pending transactions may spend what an earlier one of them gets
+    back (a channel's refund), which this does not count."""
+    spent = sum(
+        tx.fee + spend_of(tx.payload)
+        for tx in mempool.transactions()
+        if tx.sender_address == address
+    )
+    return max(0, balance - spent)
+
+
 async def get_account(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     chain = service.chain
@@ -334,6 +349,7 @@ async def get_account(request: web.Request) -> web.StreamResponse:
     view: dict[str, Any] = {
         "address": address,
         "balance": account.balance,
+        "pending_balance": _pending_balance(service.mempool, address, account.balance),
         "nonce": account.nonce,
         "pending_nonce": service.mempool.pending_nonce(address),
         "bond": account.bond,

@@ -161,11 +161,11 @@ class VpnApi:
             raise ChannelNotFound(f"this node pays no channel {text}")
         self.channels.stop(channel_id)
         self.on_change()
-        grace = self.service.chain.params.settlement_grace_blocks
+        params = self.service.chain.params
         answer = {
             "channel_id": channel_id,
             "status": "disconnected",
-            "close_height": channel.expiry_height + grace + 1,
+            "close_height": params.channel_closable_height(channel.expiry_height),
         }
         return json_response(DisconnectedSchema, answer, status=202)
 

@@ -381,11 +381,11 @@ class ClientPayments:
 
     def on_block(self, channels: Mapping[bytes, Channel], height: int) -> None:
         """Closes the ended channels of this node once their grace has passed (the refund)."""
-        grace = self.chain.params.settlement_grace_blocks
+        params = self.chain.params
         for channel_id, channel in channels.items():
             if channel.client_public_key != self.key.public_key or channel_id in self.closing:
                 continue
-            if height + 1 > channel.expiry_height + grace:
+            if height + 1 >= params.channel_closable_height(channel.expiry_height):
                 what = f"close of {channel_id.hex()[:16]}"
                 if _submit(self.account, ChannelClose(channel_id), what) is not None:
                     self.closing.add(channel_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 
-from pacata.chain import schema
 from pacata.chain.blocks import Block
 from pacata.chain.chain import Chain, ChainUpdate
 from pacata.chain.headers import BlockHeader
@@ -55,7 +54,7 @@ class ChainLedger:
         return None if info is None else info.height
 
     def block_encoding(self, block_hash: bytes) -> bytes | None:
-        return self.chain.kv.get(schema.block_key(block_hash))
+        return self.chain.store.block_encoding(block_hash)
 
     def locator(self) -> tuple[bytes, ...]:
         """Main-chain hashes: the last `DENSE_LOCATOR` blocks, then ever sparser, then genesis."""

@@ -5,9 +5,11 @@ node's admin token (`cookie`). It uses the ledger (`pacata.chain`) and the share
 modules only, so that the wallet, the command line and the explorer can use it too; the node
 serves the routes (`pacata.node.api`).
 
-The client's names are re-exported here: `from pacata.rpc import SyncNodeClient`.
+The client's names are re-exported here: `from pacata.rpc import SyncNodeClient`; so is the
+ledger's `FeeEstimate`, which `fees()` returns.
 """
 
+from pacata.chain.fee_estimate import FeeEstimate
 from pacata.rpc.client import (
     InvalidResponse,
     NodeClient,
@@ -28,7 +30,6 @@ from pacata.rpc.results import (
     ChannelPage,
     DhtCounts,
     Disconnected,
-    FeeInfo,
     OpenedChannel,
     RelayInfo,
     StatusInfo,
@@ -42,6 +43,7 @@ from pacata.rpc.results import (
     Unbonding,
     VpnInfo,
 )
+from pacata.rpc.schemas import ChannelRole
 
 __all__ = [
     "AccountInfo",
@@ -49,9 +51,10 @@ __all__ = [
     "AddressTransaction",
     "ChannelInfo",
     "ChannelPage",
+    "ChannelRole",
     "DhtCounts",
     "Disconnected",
-    "FeeInfo",
+    "FeeEstimate",
     "InvalidResponse",
     "NodeClient",
     "NodeUnreachable",

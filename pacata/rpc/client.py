@@ -48,6 +48,7 @@ import aiohttp
 from marshmallow import EXCLUDE, Schema
 from marshmallow import ValidationError as SchemaError
 
+from pacata.chain.fee_estimate import FeeEstimate
 from pacata.chain.keys import Address
 from pacata.chain.transactions import Transaction
 from pacata.documents import decode_utf8, parse_json
@@ -59,7 +60,6 @@ from pacata.rpc.results import (
     ChannelInfo,
     ChannelPage,
     Disconnected,
-    FeeInfo,
     OpenedChannel,
     RelayInfo,
     StatusInfo,
@@ -68,8 +68,10 @@ from pacata.rpc.results import (
     TransactionInfo,
     TransactionPage,
     TunnelsInfo,
+    fee_estimate_from_loaded,
 )
 from pacata.rpc.routes import JSON, Route
+from pacata.rpc.schemas import ChannelRole
 
 DEFAULT_URL = "http://127.0.0.1:9740"
 DEFAULT_TIMEOUT_S = 30.0  # a DHT lookup alone may take 10 s
@@ -77,7 +79,6 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 T = TypeVar("T")
 OfferAction = Literal["register", "update", "retire"]
-ChannelRole = Literal["client", "relay", "any"]
 
 
 class RpcError(PacataError):
@@ -290,11 +291,12 @@ class NodeClient:
         loaded = await self._call(routes.GET_ACCOUNT, path={"address": str(address)}, query=query)
         return _typed("account", lambda: AccountInfo.from_loaded(loaded))
 
-    async def fees(self) -> FeeInfo:
-        """What a transaction pays now to go into the next block: `suggested_fee` for a
-        typical transfer, `fee_for(size)` for one of `size` bytes."""
+    async def fees(self) -> FeeEstimate:
+        """What a transaction pays now to go into the next block, as the node estimates it
+        (the ledger's `FeeEstimate`): `suggested_fee` for a typical transfer, `fee_for(size)`
+        for one of `size` bytes."""
         loaded = await self._call(routes.GET_FEES)
-        return _typed("fees", lambda: FeeInfo.from_loaded(loaded))
+        return _typed("fees", lambda: fee_estimate_from_loaded(loaded))
 
     # -- history and channels (the node's address index) -------------------------------------
 
@@ -554,7 +556,7 @@ class SyncNodeClient:
     def relays(self, limit: int | None = None) -> list[RelayInfo]:
         return self._runner.run(self._client.relays(limit))
 
-    def fees(self) -> FeeInfo:
+    def fees(self) -> FeeEstimate:
         return self._runner.run(self._client.fees())
 
     def address_transactions(

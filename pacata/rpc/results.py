@@ -1,10 +1,11 @@
 """What the client (`pacata.rpc.client`) returns for the answers a wallet lives on: the node's
 status, an account, a transaction's status, a submission, the registered relays, an account's
-history and channels and a channel (the address index), the fees, and the VPN plugin's
-answers (a relay offer sent, a channel opened or left, the tunnels). Small frozen dataclasses,
-each built from its response schema's loaded dict (`from_loaded`), so hashes are bytes and
-addresses `Address`es; the other answers (blocks, peers, the mempool, DHT records) stay the
-schemas' loaded dicts.
+history and channels and a channel (the address index), and the VPN plugin's answers (a relay
+offer sent, a channel opened or left, the tunnels). Small frozen dataclasses, each built from
+its response schema's loaded dict (`from_loaded`), so hashes are bytes and addresses
+`Address`es. The fees are the ledger's own `FeeEstimate` (`fee_estimate_from_loaded`), not a
+copy of it; the other answers (blocks, peers, the mempool, DHT records) stay the schemas'
+loaded dicts.
 
 Rules: a field the node always sends is required (a `KeyError` here, which the client reports as
 `InvalidResponse`); one that only some answers carry (a plugin's status field, the block of a
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self, cast
 
-from pacata.chain.fee_estimate import fee_for_size
+from pacata.chain.fee_estimate import FeeEstimate
 from pacata.chain.keys import Address
 from pacata.chain.state import Namespace, state_key, tree_key, value_hash
 from pacata.chain.state_tree import StateProof, verify_proof
@@ -171,10 +172,13 @@ class AccountProof:
 class AccountInfo:
     """`GET /api/accounts/{address}`: `nonce` is the next one the chain expects,
     `pending_nonce` the next one counting the sender's transactions in the mempool (the one to
-    sign with)."""
+    sign with). `pending_balance` is `balance` less what the account's own pending transactions
+    spend (fees and amounts), what pending transactions would credit it not counted; from a
+    node that does not send it, `balance` (the mempool not counted)."""
 
     address: Address
     balance: int
+    pending_balance: int
     nonce: int
     pending_nonce: int
     bond: int
@@ -189,6 +193,7 @@ class AccountInfo:
         return cls(
             address=loaded["address"],
             balance=loaded["balance"],
+            pending_balance=loaded.get("pending_balance", loaded["balance"]),
             nonce=loaded["nonce"],
             pending_nonce=loaded["pending_nonce"],
             bond=loaded["bond"],
@@ -298,7 +303,9 @@ class TransactionPage:
 class ChannelInfo:
     """A payment channel (`GET /api/channels/{channel_id}`, or an item of an account's
     channels). What changes while it is open (`deposit`, `paid`, `settled_bytes`) is there
-    while it is open; its closing (`close_height`, `close_txid`) once it is closed."""
+    while it is open; its closing (`close_height`, `close_txid`) once it is closed.
+    `closable_height` is the first height whose block may hold the client's close (the expiry
+    height and the chain's settlement grace passed); None from a node that does not send it."""
 
     channel_id: bytes
     client: Address
@@ -313,6 +320,7 @@ class ChannelInfo:
     settled_bytes: int | None = None
     close_height: int | None = None
     close_txid: bytes | None = None
+    closable_height: int | None = None
 
     @property
     def open(self) -> bool:
@@ -344,28 +352,10 @@ class ChannelPage:
         return cls(**_loaded_fields(cls, loaded, channels=channels))
 
 
-@dataclass(frozen=True, slots=True)
-class FeeInfo:
-    """`GET /api/fees`: what a transaction pays to go into the block after `height`: base units
-    per 1,000 bytes (`fee_rate_per_kb`), and at least `min_fee`. Below a full mempool the rate
-    is 0 and `min_fee` is enough (docs/api.md §Fees)."""
-
-    height: int
-    min_fee: int
-    fee_rate_per_kb: int
-    transfer_size: int
-    suggested_fee: int
-    mempool_bytes: int
-    max_block_bytes: int
-
-    def fee_for(self, size: int) -> int:
-        """The fee for a transaction of `size` bytes: `min_fee`, or `fee_rate_per_kb` per
-        1,000 bytes rounded up if that is more (as the node computes `suggested_fee`)."""
-        return fee_for_size(self.min_fee, self.fee_rate_per_kb, size)
-
-    @classmethod
-    def from_loaded(cls, loaded: Mapping[str, Any]) -> Self:
-        return cls(**_loaded_fields(cls, loaded))
+def fee_estimate_from_loaded(loaded: Mapping[str, Any]) -> FeeEstimate:
+    """`GET /api/fees` as the node computed it: the ledger's own `FeeEstimate` (with
+    `fee_for(size)`), built from the answer's fields (docs/api.md §Fees)."""
+    return FeeEstimate(**_loaded_fields(FeeEstimate, loaded))
 
 
 @dataclass(frozen=True, slots=True)

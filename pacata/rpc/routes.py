@@ -22,6 +22,7 @@ from urllib.parse import quote
 from marshmallow import Schema
 
 from pacata.rpc.schemas import (
+    CHANNEL_ROLES,
     AccountSchema,
     AddressTransactionsSchema,
     BlockListSchema,
@@ -51,7 +52,6 @@ DEFAULT_RELAY_LIST = 100
 MAX_RELAY_LIST = 1_000
 DEFAULT_PAGE = 25
 MAX_PAGE = 100
-CHANNEL_ROLES = ("client", "relay", "any")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +264,7 @@ LIST_ADDRESS_CHANNELS = Route(
     ChannelListSchema,
     parameters=(
         Parameter("address", "path", "a pac1 address"),
-        Parameter("role", "query", "client, relay or any (default)"),
+        Parameter("role", "query", f"{', '.join(CHANNEL_ROLES)} (default any)"),
         *_PAGE,
     ),
     errors=((400, "a malformed address, role, limit or cursor"), _NO_INDEX),

@@ -18,7 +18,7 @@ Rules:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -26,6 +26,11 @@ from pacata.chain.keys import Address
 from pacata.chain.transactions import Payload, TxKind
 from pacata.errors import DecodeError
 from pacata.json_fields import DerivedText, EnumName, HexBytes, ParsedText, StrictBoolean
+
+# An address's side of the payment channels it lists (`GET /api/accounts/{address}/channels`):
+# the one spelling of the roles, for the route, the server and the client.
+ChannelRole = Literal["client", "relay", "any"]
+CHANNEL_ROLES: tuple[ChannelRole, ...] = get_args(ChannelRole)
 
 
 def _parse_address(text: str) -> Address:
@@ -306,6 +311,14 @@ class AccountSchema(Schema):
     pending_nonce = fields.Integer(
         metadata={"description": "the next nonce, counting the mempool's transactions"}
     )
+    pending_balance = fields.Integer(
+        metadata={
+            "description": "balance less what the account's own transactions waiting in the "
+            "mempool spend (their fees, and the amounts they transfer, bond, deposit or top "
+            "up); what pending transactions would credit it (incoming transfers, a channel's "
+            "refund or settlement) is NOT counted. Never below 0"
+        }
+    )
     bond = fields.Integer()
     vrf_public_key = HexBytes(allow_none=True)
     unbonding = fields.List(nested(UnbondingSchema))
@@ -339,7 +352,10 @@ class AddressTransactionsSchema(Schema):
     address = address_field()
     transactions = fields.List(
         nested(AddressTransactionSchema),
-        metadata={"description": "newest first; on the first page the pending ones first"},
+        metadata={
+            "description": "newest first: the pending ones (newest admission first), then the "
+            "confirmed"
+        },
     )
     next_cursor = fields.String(
         allow_none=True,
@@ -367,6 +383,13 @@ class ChannelSchema(Schema):
     open_height = fields.Integer()
     open_txid = HexBytes()
     expiry_height = fields.Integer()
+    closable_height = fields.Integer(
+        metadata={
+            "description": "the first height whose block may hold the client's CHANNEL_CLOSE: "
+            "expiry_height + the chain's settlement_grace_blocks + 1 (until then the relay "
+            "may still settle)"
+        }
+    )
     deposit = fields.Integer(allow_none=True, metadata={"description": "open only"})
     paid = fields.Integer(
         allow_none=True, metadata={"description": "settled to the relay so far; open only"}
@@ -378,7 +401,7 @@ class ChannelSchema(Schema):
 
 class ChannelListSchema(Schema):
     address = address_field()
-    role = fields.String(metadata={"enum": ["client", "relay", "any"]})
+    role = fields.String(metadata={"enum": list(CHANNEL_ROLES)})
     channels = fields.List(nested(ChannelSchema), metadata={"description": "newest opening first"})
     next_cursor = fields.String(
         allow_none=True,

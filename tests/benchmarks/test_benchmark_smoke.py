@@ -114,3 +114,14 @@ def test_mempool_quick_compares_admission_with_raw_verification(tmp_path: Path) 
         figures["admit_per_s"] / figures["raw_verify_per_s"]
     )
     assert figures["reload_1000_s"] > 0 and figures["reload_5000_s"] > 0
+
+
+def test_address_index_quick_compares_with_reading_the_blocks(tmp_path: Path) -> None:
+    stdout, figures = _run_quick(tmp_path, "address_index")
+    assert "catch-up / reading the blocks" in stdout
+    assert figures["blocks"] == 1_000 and figures["transactions"] == 10_000
+    assert figures["catch_up_s"] > 0 and figures["read_blocks_s"] > 0
+    assert figures["ratio_to_reading_blocks"] == pytest.approx(
+        figures["catch_up_s"] / figures["read_blocks_s"]
+    )
+    assert figures["longest_step_ms"] > 0 and figures["steps"] >= 1

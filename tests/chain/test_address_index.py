@@ -4,17 +4,12 @@ reorganisation, catching up, starting over, and consistency after a crash at eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
 
-from pacata.chain.address_index import (
-    AddressIndex,
-    IndexOutOfStep,
-    block_encoding,
-    entry_transaction,
-)
+from pacata.chain.address_index import AddressIndex, IndexOutOfStep, entry_transaction
 from pacata.chain.address_index_schema import (
     KEY_PREFIX,
     TIP_KEY,
@@ -79,7 +74,7 @@ def kinds(index: AddressIndex, chain: Chain, address: Address) -> list[TxKind]:
     """The kinds of `address`'s history, oldest first, each entry read back from its block."""
     found = []
     for entry in reversed(index.transactions(address, limit=1_000)):
-        encoding = block_encoding(chain, chain.store.main_hash_at(entry.height) or b"")
+        encoding = chain.store.block_encoding(chain.store.main_hash_at(entry.height) or b"")
         assert encoding is not None
         tx = entry_transaction(entry, encoding)
         assert tx is not None and tx.txid == entry.txid
@@ -298,6 +293,81 @@ def test_a_store_of_another_version_or_garbage_is_wiped() -> None:
     batch.put(TIP_KEY, b"not a tip")
     kv.write(batch)
     index = build_index(factory.chain, kv)
+    assert contents(index) == contents(build_index(factory.chain))
+
+
+class TombstoneStore:
+    """A store that, like LevelDB, keeps a deleted key as a tombstone that iterations step over
+    until a compaction (none here) drops it; an iteration reads the store as it was when it
+    began (LevelDB's implicit snapshot). `visited` counts the keys iterations stepped over,
+    live or deleted: the work they did. While `failing`, a write fails and changes nothing."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes | None] = {}
+        self.visited = 0
+        self.failing = False
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def write(self, batch: WriteBatch, meanwhile: Callable[[], None] | None = None) -> None:
+        if self.failing:
+            raise StoreError("disk full")
+        self.data.update(batch.ops)
+        if meanwhile is not None:
+            meanwhile()
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        snapshot = dict(self.data)
+        for key in sorted(k for k in snapshot if k.startswith(prefix)):
+            self.visited += 1
+            value = snapshot[key]
+            if value is not None:
+                yield key, value
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_wipe_steps_over_each_key_once_however_many_steps_it_takes() -> None:
+    """Each step of a wipe goes on where the last one stopped: a step that started again from
+    the first key would step over the tombstones of all the steps before it (quadratic)."""
+    factory = fresh_factory()
+    factory.next_block([factory.transfer(ALICE, BOB.address, 1)])
+    store = TombstoneStore()
+    garbage = WriteBatch()
+    for number in range(1_000):  # an index of another version, say
+        garbage.put(b"A\x00" + number.to_bytes(4, "big"), b"old")
+    store.write(garbage)
+    index = AddressIndex(store, keep_undo=KEEP)
+    assert index.tip is None
+    per_step = []
+    while True:
+        before = store.visited
+        done = index.advance(factory.chain, max_deletes=100)
+        per_step.append(store.visited - before)
+        if done:
+            break
+    assert per_step == [100] * 10 + [0]  # the last step finds none left, and indexes the chain
+    assert contents(index) == contents(build_index(factory.chain))
+    assert all(v is None for k, v in store.data.items() if k.startswith(b"A\x00"))
+
+
+def test_a_wipe_whose_write_failed_deletes_every_key_when_tried_again() -> None:
+    factory = fresh_factory()
+    store = TombstoneStore()
+    garbage = WriteBatch()
+    for number in range(50):
+        garbage.put(b"A\x00" + number.to_bytes(4, "big"), b"old")
+    store.write(garbage)
+    index = AddressIndex(store, keep_undo=KEEP)
+    assert index.advance(factory.chain, max_deletes=10) is False  # 10 deleted
+    store.failing = True
+    with pytest.raises(StoreError, match="disk full"):
+        index.advance(factory.chain, max_deletes=10)  # keys 10-19: not deleted
+    store.failing = False
+    while not index.advance(factory.chain, max_deletes=10):
+        pass
     assert contents(index) == contents(build_index(factory.chain))
 
 

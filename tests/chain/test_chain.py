@@ -101,6 +101,22 @@ def test_transactions_are_found_by_id() -> None:
     assert index == 0
 
 
+def test_the_store_gives_a_blocks_encoding_as_stored_on_any_branch() -> None:
+    factory = ChainFactory()
+    factory.next_block([factory.transfer(ALICE, BOB.address, 5)])
+    rival = factory.fork(factory.chain.height, seed=3)
+    main = factory.next_block([factory.transfer(ALICE, BOB.address, 6)])
+    side = rival.next_block([rival.transfer(ALICE, BOB.address, 7)], slot_gap=2)
+    store = factory.chain.store
+    factory.chain.add_block(side)
+    # Both stored at one height: one of them is off the main chain, whichever won.
+    assert store.main_hash_at(side.height) in (main.hash, side.hash)
+    for block in (factory.chain.block_at(0), main, side):
+        encoding = store.block_encoding(block.hash)
+        assert encoding == block.encode() and Block.decode(encoding) == block
+    assert store.block_encoding(bytes(32)) is None
+
+
 def test_orphan_is_refused_with_block_not_found() -> None:
     factory = ChainFactory()
     first = factory.next_block()

@@ -25,9 +25,10 @@ from pacata.chain.transactions import (
     RelayRetire,
     RelayUpdate,
     Transaction,
+    Transfer,
     Unbond,
 )
-from pacata.chain.transitions import EVIDENCE_REWARD_BPS, channel_id_of
+from pacata.chain.transitions import EVIDENCE_REWARD_BPS, channel_id_of, spend_of
 from pacata.testing import ChainFactory, devnet_chain
 from pacata.testing.ledger import with_params
 
@@ -273,3 +274,24 @@ def test_evidence_rules(factory: ChainFactory) -> None:
     for _ in range(4):  # the factory chain's unbonding delay is 3 blocks
         factory.next_block()
     refused(factory, evidence, "older than the unbonding delay")
+
+
+def test_spend_of_a_payload_is_what_it_takes_from_the_senders_balance_besides_the_fee() -> None:
+    """It takes a payload (the wallet prices one before it signs a transaction) and is the
+    spending the rules charge (`apply_transaction`: fee + spend_of)."""
+    channel = bytes(32)
+    assert spend_of(Transfer(RELAY.address, 5)) == 5
+    assert spend_of(Bond(6, VRF_KEY)) == 6
+    assert spend_of(ChannelOpen(RELAY.address, 7, 0, bytes(32), 100)) == 7
+    assert spend_of(ChannelTopup(channel, 8)) == 8
+    assert spend_of(Unbond(9)) == 0  # it moves bond to unbonding, not balance
+    assert spend_of(ChannelClose(channel)) == 0  # it credits the refund
+    assert spend_of(RelayRetire()) == 0
+    assert spend_of(RelayRegister(OFFER)) == 0
+
+
+def test_the_rules_charge_the_fee_and_the_spend_of_the_payload(factory: ChainFactory) -> None:
+    before = factory.chain.account(ALICE.address).balance
+    tx = factory.sign(ALICE, Transfer(RELAY.address, 12_345))
+    factory.next_block([tx])
+    assert factory.chain.account(ALICE.address).balance == before - tx.fee - spend_of(tx.payload)

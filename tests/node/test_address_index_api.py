@@ -31,11 +31,13 @@ from pacata.chain.transactions import (
     Transfer,
 )
 from pacata.chain.transitions import channel_id_of
+from pacata.errors import MempoolRejected
 from pacata.node.address_index_plugin import AddressIndexPlugin
 from pacata.node.api import create_app
 from pacata.node.config import load_config
 from pacata.node.service import NodeService
 from pacata.rpc import routes
+from pacata.rpc.schemas import CHANNEL_ROLES
 from pacata.testing import ChainFactory, devnet_chain
 from pacata.testing.clock import ManualClock
 from pacata.testing.ledger import with_params
@@ -241,6 +243,62 @@ def test_a_first_page_full_of_pending_ones_continues_with_the_confirmed(
     assert second["pending_count"] == 1
 
 
+def test_pending_ones_beyond_a_page_are_paged_too_each_once_then_the_confirmed(
+    make_node: NodeMaker, story: Story
+) -> None:
+    """Three pending, two a page: the third pending one is on the second page, followed by
+    the newest confirmed one, and every transaction shows once."""
+    node = make_node()
+
+    async def scenario(client: Client) -> tuple[list[dict[str, Any]], list[Transaction]]:
+        pending = [
+            node.pend(ALICE, BOB.address, 11),
+            node.pend(CAROL, BOB.address, 12),
+            node.pend(ALICE, BOB.address, 13),
+        ]
+        path = f"/api/accounts/{BOB.address}/txs?limit=2"
+        return await all_pages(client, path, "transactions"), pending
+
+    items, pending = node.run(scenario)
+    confirmed = history_of(node.chain, BOB.address)
+    assert [item["txid"] for item in items] == [
+        *(tx.txid.hex() for tx in reversed(pending)),
+        *confirmed,
+    ]
+    assert [item["status"] for item in items[:4]] == ["pending"] * 3 + ["confirmed"]
+
+
+def test_a_pending_page_boundary_stays_put_while_the_mempool_changes(
+    make_node: NodeMaker, story: Story
+) -> None:
+    """Between two pages a transaction is admitted (newer than the boundary: not on the next
+    page) and an older one replaced (it leaves; its replacement is newer): the next page goes
+    on after the last one shown, with the one older than it that is still pending, none twice."""
+    node = make_node()
+
+    async def scenario(client: Client) -> tuple[list[Any], list[Transaction]]:
+        kept = node.pend(CAROL, BOB.address, 10)
+        replaced = node.pend(ALICE, BOB.address, 11)
+        pending = [kept, replaced, node.pend(CAROL, BOB.address, 12)]
+        pending.append(node.pend(CAROL, BOB.address, 13))
+        path = f"/api/accounts/{BOB.address}/txs?limit=2"
+        first = await get(client, path)
+        node.pend(CAROL, BOB.address, 14)  # admitted meanwhile
+        replacement = Transaction(
+            GENESIS.chain_id, ALICE.public_key, replaced.nonce, 2_000, Transfer(BOB.address, 15)
+        ).signed(ALICE)
+        node.service.submit_transaction(replacement.encode())  # replace-by-fee
+        second = await get(client, f"{path}&cursor={first['next_cursor']}")
+        return [first, second], pending
+
+    (first, second), pending = node.run(scenario)
+    kept, _, third, fourth = (tx.txid.hex() for tx in pending)
+    assert [item["txid"] for item in first["transactions"]] == [fourth, third]
+    newest_confirmed = history_of(node.chain, BOB.address)[0]
+    assert [item["txid"] for item in second["transactions"]] == [kept, newest_confirmed]
+    assert second["pending_count"] == 5
+
+
 def test_the_index_follows_blocks_and_a_reorganisation_through_the_service(
     make_node: NodeMaker, story: Story
 ) -> None:
@@ -315,6 +373,44 @@ def test_channels_by_client_and_relay_open_and_closed(make_node: NodeMaker, stor
     assert closed["deposit"] is None and closed["paid"] is None
     assert closed["open_height"] == 2 and closed["expiry_height"] == 4
     assert "no channel" in found["unknown"]["error"]
+    # From when the chain takes the client's close: after the expiry height and the settlement
+    # grace (1 block here). The story closed its first channel as early as it could.
+    grace = GENESIS.params.settlement_grace_blocks
+    assert opened["closable_height"] == 500 + grace + 1
+    assert closed["closable_height"] == closed["close_height"] == 4 + grace + 1
+
+
+def test_a_close_before_the_closable_height_is_refused_naming_it(
+    make_node: NodeMaker, story: Story
+) -> None:
+    node = make_node()
+
+    async def scenario(client: Client) -> Any:
+        return await get(client, f"/api/channels/{story.open.hex()}")
+
+    channel = node.run(scenario)
+    nonce = node.service.mempool.pending_nonce(ALICE.address)
+    close = Transaction(
+        GENESIS.chain_id, ALICE.public_key, nonce, 1_000, ChannelClose(story.open)
+    ).signed(ALICE)
+    with pytest.raises(MempoolRejected, match=f"closed from height {channel['closable_height']} "):
+        node.service.submit_transaction(close.encode())
+
+
+def test_every_channel_role_is_listed_and_no_other(make_node: NodeMaker, story: Story) -> None:
+    node = make_node()
+
+    async def scenario(client: Client) -> tuple[dict[str, Any], Any]:
+        path = f"/api/accounts/{RELAY.address}/channels"
+        pages = {role: await get(client, f"{path}?role={role}") for role in CHANNEL_ROLES}
+        return pages, await get(client, f"{path}?role=owner", 400)
+
+    pages, refused = node.run(scenario)
+    assert CHANNEL_ROLES == ("client", "relay", "any")
+    assert {role: page["role"] for role, page in pages.items()} == {r: r for r in CHANNEL_ROLES}
+    assert pages["client"]["channels"] == []
+    assert pages["relay"]["channels"] == pages["any"]["channels"] != []
+    assert refused["error"] == "role: must be client, relay or any"
 
 
 async def _channel_pages(client: Client, path: str) -> list[dict[str, Any]]:

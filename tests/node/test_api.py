@@ -383,6 +383,31 @@ def test_account(node: Node) -> None:
     assert "proof" not in body
 
 
+def test_pending_balance_counts_what_the_accounts_own_pending_transactions_spend(
+    node: Node,
+) -> None:
+    """ALICE's two pending transfers spend their fees and amounts; CAROL's pending transfer
+    to ALICE counts for CAROL only (for ALICE it is an incoming pending transfer)."""
+    mempool = node.service.mempool
+    mempool.add(transfer(ALICE, 2, amount=3_000, fee=1_000))
+    mempool.add(transfer(ALICE, 3, amount=4_000, fee=1_500))
+    mempool.add(make_transaction(CAROL, CHAIN_ID, 0, 1_200, Transfer(ALICE.address, 9_000)))
+
+    async def scenario(client: TestClient[Any, Any]) -> list[Any]:
+        return [
+            await get_json(client, f"/api/accounts/{ALICE.address}"),
+            await get_json(client, f"/api/accounts/{CAROL.address}"),
+            await get_json(client, f"/api/accounts/{BOB.address}"),
+        ]
+
+    alice, carol, bob = node.call(scenario)
+    assert alice["balance"] == node.chain.account(ALICE.address).balance
+    assert alice["pending_balance"] == alice["balance"] - (1_000 + 3_000) - (1_500 + 4_000)
+    # The transfers to CAROL are pending: not counted for her; her own one is.
+    assert carol["pending_balance"] == carol["balance"] - (1_200 + 9_000)
+    assert bob["pending_balance"] == bob["balance"]
+
+
 def test_producer_account_shows_its_bond(node: Node) -> None:
     producer = devnet_key(0).address
     body = node.call(lambda client: get_json(client, f"/api/accounts/{producer}"))

@@ -5,6 +5,7 @@ and every error the node gives mapped to its exception; then answers no node sho
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ from pacata.rpc import (
     SyncProgress,
     VpnInfo,
 )
+from pacata.rpc.results import AccountInfo
 from pacata.rpc.schemas import StatusSchema
 from pacata.testing import ChainFactory
 from pacata.testing.clock import ManualClock
@@ -129,6 +131,17 @@ def test_account_and_its_proof(node: Node) -> None:
     assert not replace(info.proof, proof=b"\xff").verify(ALICE.address)
     plain = node.call(lambda client: client.account(str(ALICE.address)))
     assert plain.proof is None and plain.balance == info.balance
+
+
+def test_an_accounts_pending_balance_and_its_absence_from_an_older_node(node: Node) -> None:
+    node.service.mempool.add(transfer(ALICE, 2, amount=3_000, fee=1_000))
+    info = node.call(lambda client: client.account(ALICE.address))
+    assert info.pending_nonce == 3
+    assert info.pending_balance == info.balance - 4_000
+    # A node that predates the field: its answer still loads, the mempool not counted.
+    fields = dataclasses.fields(info)
+    loaded = {f.name: getattr(info, f.name) for f in fields if f.name != "pending_balance"}
+    assert AccountInfo.from_loaded(loaded).pending_balance == info.balance
 
 
 def test_blocks_and_a_block_load_to_typed_values(node: Node) -> None:

@@ -11,12 +11,14 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+import pacata.rpc
+from pacata.chain import fee_estimate
 from pacata.chain.devnet import devnet_key
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.mempool import Mempool
@@ -36,7 +38,7 @@ from pacata.node.service import NodeService
 from pacata.rpc import (
     AddressTransaction,
     ChannelInfo,
-    FeeInfo,
+    FeeEstimate,
     InvalidResponse,
     NodeClient,
     RpcBadRequest,
@@ -44,7 +46,11 @@ from pacata.rpc import (
     RpcUnavailable,
     SyncNodeClient,
     TransactionPage,
+    results,
+    routes,
+    schemas,
 )
+from pacata.rpc import client as rpc_client
 from pacata.testing import ChainFactory
 from pacata.testing.clock import ManualClock
 from pacata.testing.node_process import NodeProcess
@@ -195,9 +201,23 @@ def test_channels_a_channel_and_the_fees_are_typed(tmp_path: Path) -> None:
     assert channel.open_height == 2 and channel.expiry_height == 900
     assert channel.open_txid == node.chain.block_at(2).transactions[0].txid
     assert channel.close_height is None and channel.close_txid is None
-    assert isinstance(fees, FeeInfo)
+    # The ledger's own estimate, not a copy of it: the node's answer, field for field.
+    assert type(fees) is FeeEstimate and FeeEstimate is fee_estimate.FeeEstimate
+    assert fees == fee_estimate.estimate_fees(node.service.mempool)
     assert fees.suggested_fee == fees.min_fee == 1_000 and fees.fee_rate_per_kb == 0
     assert fees.fee_for(10_000) == 1_000
+    assert not hasattr(pacata.rpc, "FeeInfo") and not hasattr(results, "FeeInfo")
+    grace = node.chain.params.settlement_grace_blocks
+    assert channel.closable_height == 900 + grace + 1
+
+
+def test_the_channel_roles_are_spelled_once_for_the_route_the_schema_and_the_client() -> None:
+    assert rpc_client.ChannelRole is schemas.ChannelRole is pacata.rpc.ChannelRole
+    assert get_args(schemas.ChannelRole) == schemas.CHANNEL_ROLES == ("client", "relay", "any")
+    assert routes.CHANNEL_ROLES is schemas.CHANNEL_ROLES
+    assert schemas.ChannelListSchema().fields["role"].metadata["enum"] == ["client", "relay", "any"]
+    (role,) = (p for p in routes.LIST_ADDRESS_CHANNELS.parameters if p.name == "role")
+    assert role.description.startswith("client, relay, any")
 
 
 def test_the_node_refusals_are_exceptions(tmp_path: Path) -> None:
