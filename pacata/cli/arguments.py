@@ -32,7 +32,8 @@ class Completion(Enum):
     RECIPIENT = "recipient"  # pac1 addresses of the address book and of the wallets, names
     CONTACT = "contact"  # names in the address book
     RELAY = "relay"  # relays registered on the chain
-    CHANNEL = "channel"  # channel ids of the wallets' accounts and of the node
+    CHANNEL = "channel"  # channel ids of the wallets' accounts
+    NODE_CHANNEL = "node-channel"  # channel ids of the node's own account
     PATH = "path"  # files
 
 

@@ -14,9 +14,8 @@ from pacata.cli.amounts import pac_text
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from pacata.cli.session import Session
     from pacata.rpc import SyncNodeClient
-    from pacata.wallet import WalletInfo
+    from pacata.wallet import DamagedWallet, WalletInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +61,12 @@ def balances_of(client: SyncNodeClient, wallets: Sequence[WalletInfo]) -> list[A
     ]
 
 
-def wallet_balances(session: Session, client: SyncNodeClient) -> list[AccountBalance]:
-    """Every account of every wallet in the session's wallet directory (none if it has none)."""
-    store = session.wallets()
-    if not store.directory.is_dir():
-        return []
-    return balances_of(client, store.wallets())
-
-
-def print_balances(out: Console, balances: Sequence[AccountBalance]) -> None:
-    if not balances:
+def print_balances(
+    out: Console, balances: Sequence[AccountBalance], damaged: Sequence[DamagedWallet] = ()
+) -> None:
+    for wallet in damaged:
+        out.print(f"wallet  {wallet.name}: cannot be read: {wallet.reason}")
+    if not balances and not damaged:
         out.print("wallet  none here: `pacata-vpn wallet create NAME` makes one")
         return
     for entry in balances:

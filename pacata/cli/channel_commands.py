@@ -13,23 +13,22 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from pacata.chain.transactions import (
-    MAX_TIERS,
     X25519_KEY_SIZE,
     ChannelClose,
     ChannelOpen,
     ChannelTopup,
 )
-from pacata.cli.amounts import pac_text, pac_to_units
+from pacata.cli.amounts import pac_text
 from pacata.cli.arguments import (
     Completion,
     address,
     amount,
-    bounded_int,
     channel_reference,
     checked,
     completes,
     hex_bytes,
 )
+from pacata.cli.channel_terms import NODE_DEFAULT_BLOCKS, declare_channel_terms
 from pacata.cli.errors import CommandError, UsageError
 from pacata.cli.output import console, print_json, short_address, short_id
 from pacata.cli.sending import (
@@ -46,8 +45,7 @@ if TYPE_CHECKING:
     from pacata.chain.transactions import Transaction
     from pacata.rpc import ChannelInfo
 
-DEFAULT_BLOCKS = 10_000
-MAX_BLOCKS = 2**32
+DEFAULT_BLOCKS = NODE_DEFAULT_BLOCKS
 MAX_LISTED = 100
 
 
@@ -117,26 +115,7 @@ def _declare_open(parser: argparse.ArgumentParser) -> None:
         ),
         Completion.RELAY,
     )
-    parser.add_argument(
-        "--deposit",
-        metavar="AMOUNT",
-        type=checked(amount),
-        default=pac_to_units("1"),
-        help="PAC locked in the channel (default 1)",
-    )
-    parser.add_argument(
-        "--tier",
-        type=checked(bounded_int(0, MAX_TIERS - 1, "a tier")),
-        default=0,
-        help="the tier of the relay's offer (default 0)",
-    )
-    parser.add_argument(
-        "--blocks",
-        metavar="N",
-        type=checked(bounded_int(1, MAX_BLOCKS, "a number of blocks")),
-        default=DEFAULT_BLOCKS,
-        help=f"the channel expires N blocks after the tip (default {DEFAULT_BLOCKS})",
-    )
+    declare_channel_terms(parser, blocks_default=DEFAULT_BLOCKS)
     parser.add_argument(
         "--tunnel-key",
         metavar="HEX",
@@ -254,6 +233,13 @@ def _run_close(session: Session, arguments: argparse.Namespace) -> int:
     if channel.status != "open":
         raise CommandError(f"channel {channel.channel_id.hex()} is {channel.status}")
     signer = signer_of(session, channel.client, f"channel {short_id(channel.channel_id)}")
+    height = session.node().client.status().height
+    if channel.closable_height is not None and height + 1 < channel.closable_height:
+        raise CommandError(
+            f"channel {short_id(channel.channel_id)} can be closed from block "
+            f"{channel.closable_height} on (its expiry and the relay's grace to settle); the "
+            f"tip is at {height}"
+        )
     left = (
         None if channel.deposit is None or channel.paid is None else channel.deposit - channel.paid
     )

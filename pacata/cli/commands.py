@@ -9,6 +9,7 @@ from pacata.cli import (
     channel_commands,
     config_setup,
     contacts_commands,
+    payment_commands,
     relay_commands,
     shell_command,
     stake_commands,
@@ -29,6 +30,7 @@ def _run_shell(session: Session, arguments: argparse.Namespace) -> int:
 
 COMMANDS: tuple[Command, ...] = (
     *wallet_commands.COMMANDS,
+    *payment_commands.COMMANDS,
     *contacts_commands.COMMANDS,
     *vpn_commands.COMMANDS,
     *channel_commands.COMMANDS,

@@ -9,23 +9,31 @@ unanswered question takes its default. The file is shown before it is written, w
 atomically, and an existing one is replaced only with `--force`. The node's account key is a
 hot key — the node signs receipts with it unattended, so it is stored unencrypted (mode 0600) in
 the node's data directory, as a Lightning node's is — and is written only with the wallet's
-passphrase and a confirmation; an `account.key` holding another key is replaced only with
-`--force`, since PAC may sit on it.
+passphrase and a confirmation; an `account.key` holding another key, whose PAC stays with it,
+is replaced only with `--replace-account-key`, and kept beside it (`account.key.TIME.bak`).
+Nothing is written before every question is answered and every check has passed; the config
+is written first, and put back if the key then cannot be written.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pacata.cli.arguments import Completion, bounded_int, checked, completes, endpoint
+from pacata.chain.keys import Address
+from pacata.cli.arguments import Completion, checked, completes, endpoint
 from pacata.cli.errors import CommandError, UsageError
 from pacata.cli.output import print_json
+from pacata.cli.sending import declare_account
 from pacata.cli.session import Session
 from pacata.cli.table import Command
+from pacata.xdg import xdg_home
 
 CONFIG_NAME = "pacatad.toml"
 SYSTEM_CONFIG = Path("/etc/pacata") / CONFIG_NAME
@@ -37,14 +45,12 @@ ACCOUNT_KEY_FILE = "account.key"  # the name pacata/node/key_files.py reads
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def default_config_path(environ: dict[str, str] | os._Environ[str], home: Path) -> Path:
+def default_config_path(environ: Mapping[str, str], home: Path) -> Path:
     """Root's node reads /etc/pacata/pacatad.toml (the systemd unit's); a user's,
     `$XDG_CONFIG_HOME/pacata/pacatad.toml` (`~/.config/…`)."""
     if os.geteuid() == 0:
         return SYSTEM_CONFIG
-    xdg = environ.get("XDG_CONFIG_HOME", "")
-    root = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".config"
-    return root / "pacata" / CONFIG_NAME
+    return xdg_home("config", environ, home) / "pacata" / CONFIG_NAME
 
 
 def _host_port(text: str) -> str:
@@ -73,7 +79,6 @@ def _declare(parser: argparse.ArgumentParser) -> None:
         Completion.PATH,
     )
     parser.add_argument("--network", type=checked(_network), help="devnet (default) or a network")
-    parser.add_argument("--datadir", metavar="DIR", type=Path, help="the node's data directory")
     parser.add_argument(
         "--rpc", metavar="HOST:PORT", type=checked(_host_port), help=f"API (default {DEFAULT_RPC})"
     )
@@ -106,27 +111,18 @@ def _declare(parser: argparse.ArgumentParser) -> None:
         ),
         Completion.WALLET,
     )
-    parser.add_argument(
-        "--account",
-        metavar="INDEX",
-        type=checked(bounded_int(0, 2**31 - 1, "an account index")),
-        default=0,
-        help="the wallet's account (default 0)",
-    )
-    parser.add_argument("--wallet-dir", metavar="DIR", type=Path, help="where the wallets are")
-    completes(
-        parser.add_argument(
-            "--passphrase-file", metavar="FILE", help="the wallet's passphrase, from a file"
-        ),
-        Completion.PATH,
-    )
+    declare_account(parser, "becomes the node's")
     parser.add_argument(
         "--non-interactive",
         action="store_true",
         help="ask nothing: flags, else the defaults",
     )
-    parser.add_argument("-y", "--yes", action="store_true", help="write without asking")
-    parser.add_argument("--force", action="store_true", help="replace an existing file or key")
+    parser.add_argument("--force", action="store_true", help="replace an existing config file")
+    parser.add_argument(
+        "--replace-account-key",
+        action="store_true",
+        help="replace the node's existing account.key (kept as account.key.TIME.bak)",
+    )
 
 
 def _run(session: Session, arguments: argparse.Namespace) -> int:
@@ -135,6 +131,48 @@ def _run(session: Session, arguments: argparse.Namespace) -> int:
         raise CommandError(f"{path} exists: add --force to replace it")
     ask = _Wizard(session, interactive=not arguments.non_interactive and not arguments.json)
     network = ask.text("network", arguments.network, DEFAULT_NETWORK, checked(_network))
+    document = _settings(ask, arguments, network)
+    import tomli_w
+
+    text = tomli_w.dumps(document)
+    account = None
+    if arguments.wallet is not None:
+        datadir = Path(document["datadir"]) if "datadir" in document else _default_datadir(network)
+        account = _NodeAccount.chosen(session, arguments, datadir)
+    out = sys.stderr if arguments.json else sys.stdout
+    if not arguments.json or session.will_ask():
+        print(f"{path}:", file=out)
+        print("".join(f"  {line}\n" for line in text.splitlines()), end="", file=out, flush=True)
+    if account is not None:
+        account.confirm(session)
+    session.confirm(f"write {path}?")
+    secret = None if account is None else account.unlock(session)
+    # Every question is answered and every check passed: only now is anything written, the
+    # config first, then the key; if the key cannot be written, the config is put back.
+    previous = path.read_bytes() if path.exists() else None
+    _write(path, text.encode(), 0o644)
+    key_path = None
+    if account is not None and secret is not None:
+        try:
+            key_path = account.write(secret)
+        except CommandError:
+            if previous is None:
+                path.unlink(missing_ok=True)
+            else:
+                _write(path, previous, 0o644)
+            raise
+    if arguments.json:
+        print_json({"config": str(path), "settings": document, "account_key": key_path})
+        return 0
+    print(f"wrote {path}")
+    if key_path is not None:
+        print(f"wrote {key_path}: the node's account is now {arguments.wallet}/{arguments.account}")
+    print(f"start the node: pacatad --config {path}   (or: systemctl start pacata-vpn)")
+    return 0
+
+
+def _settings(ask: _Wizard, arguments: argparse.Namespace, network: str) -> dict[str, Any]:
+    """The config file's settings: each flag given, else the wizard's answer or default."""
     devnet = network == DEFAULT_NETWORK
     document: dict[str, Any] = {"devnet": True} if devnet else {"network": network}
     datadir = ask.text("data directory (empty: the default)", arguments.datadir, None, Path)
@@ -158,60 +196,83 @@ def _run(session: Session, arguments: argparse.Namespace) -> int:
     relay = ask.yes_no("carry others' tunnels as a relay", arguments.relay, False)
     document["vpn"] = {"enabled": vpn}
     document["relay"] = {"enabled": relay}
-    import tomli_w
+    return document
 
-    text = tomli_w.dumps(document)
-    if not arguments.json:
-        print(f"{path}:")
-        print("".join(f"  {line}\n" for line in text.splitlines()), end="")
-    session.confirm(f"write {path}?")
-    key_path = None
-    if arguments.wallet is not None:
-        key_path = _write_account_key(session, arguments, document, network)
+
+def _write(path: Path, data: bytes, mode: int) -> None:
     from pacata.documents import write_file_atomically
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_file_atomically(path, text.encode(), mode=0o644)
+        write_file_atomically(path, data, mode=mode)
     except OSError as error:
         raise CommandError(f"cannot write {path}: {error.strerror}") from None
-    if arguments.json:
-        print_json({"config": str(path), "settings": document, "account_key": key_path})
-        return 0
-    print(f"wrote {path}")
-    if key_path is not None:
-        print(f"wrote {key_path}: the node's account is now {arguments.wallet}/{arguments.account}")
-    print(f"start the node: pacatad --config {path}   (or: systemctl start pacata-vpn)")
-    return 0
 
 
-def _write_account_key(
-    session: Session, arguments: argparse.Namespace, document: dict[str, Any], network: str
-) -> str:
-    from pacata.documents import write_file_atomically
+@dataclass(frozen=True, slots=True)
+class _NodeAccount:
+    """A wallet's account about to become the node's: where its key goes, and what it
+    replaces (an `account.key` holding another key, whose PAC stays with that key)."""
 
-    store = session.wallets()
-    info = store.read(arguments.wallet)
-    entry = info.account(arguments.account)
-    datadir = Path(document["datadir"]) if "datadir" in document else _default_datadir(network)
-    key_path = datadir / ACCOUNT_KEY_FILE
-    if key_path.exists() and not arguments.force:
-        raise CommandError(
-            f"{key_path} exists: the node already has an account, whose PAC stays with it; "
-            "add --force to replace it"
+    wallet: str
+    index: int
+    address: Address
+    key_path: Path
+    replaced: Address | None
+
+    @classmethod
+    def chosen(cls, session: Session, arguments: argparse.Namespace, datadir: Path) -> _NodeAccount:
+        info = session.wallets().read(arguments.wallet)
+        entry = info.account(arguments.account)
+        key_path = datadir / ACCOUNT_KEY_FILE
+        replaced = _address_in(key_path)
+        if replaced not in (None, entry.address) and not arguments.replace_account_key:
+            raise CommandError(
+                f"{key_path} holds the key of {replaced}, the node's account now (its PAC "
+                "stays with that key): add --replace-account-key to replace it, a copy is "
+                "kept beside it"
+            )
+        return cls(info.name, entry.index, entry.address, key_path, replaced)
+
+    def confirm(self, session: Session) -> None:
+        replacing = "" if self.replaced in (None, self.address) else f" instead of {self.replaced}"
+        session.confirm(
+            f"make {self.wallet}/{self.index} ({self.address}) the node's account{replacing}? "
+            f"Its key is then stored unencrypted in {self.key_path}"
         )
-    session.confirm(
-        f"make {info.name}/{entry.index} ({entry.address}) the node's account? Its key is "
-        f"then stored unencrypted in {key_path}"
-    )
-    unlocked = store.unlock(info.name, session.passphrase(info.name))
-    secret = unlocked.key(entry.index).secret
+
+    def unlock(self, session: Session) -> bytes:
+        unlocked = session.wallets().unlock(self.wallet, session.passphrase(self.wallet))
+        return unlocked.key(self.index).secret
+
+    def write(self, secret: bytes) -> str:
+        if self.replaced is not None and self.replaced != self.address:
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            backup = self.key_path.with_name(f"{ACCOUNT_KEY_FILE}.{stamp}.bak")
+            _write(backup, self.key_path.read_bytes(), 0o600)
+        try:
+            self.key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise CommandError(f"cannot make {self.key_path.parent}: {error.strerror}") from None
+        _write(self.key_path, (secret.hex() + "\n").encode(), 0o600)
+        return str(self.key_path)
+
+
+def _address_in(key_path: Path) -> Address | None:
+    """The address of the key in an existing `account.key` (None if there is none); an
+    unreadable one is an error: it may be a key the user needs."""
+    from pacata.chain.keys import PrivateKey
+
     try:
-        datadir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_file_atomically(key_path, (secret.hex() + "\n").encode(), mode=0o600)
-    except OSError as error:
-        raise CommandError(f"cannot write {key_path}: {error.strerror}") from None
-    return str(key_path)
+        text = key_path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {key_path}: {error}") from None
+    try:
+        return PrivateKey(bytes.fromhex(text)).address
+    except ValueError:
+        raise CommandError(f"{key_path} holds no account key: move it away first") from None
 
 
 def _default_datadir(network: str) -> Path:
@@ -269,6 +330,8 @@ COMMANDS = (
         ),
         _declare,
         _run,
-        node=False,
+        wallets=True,
+        secret=True,
+        confirms=True,
     ),
 )

@@ -61,7 +61,6 @@ COMMANDS = (
         ("pacata-vpn contacts list --json",),
         no_arguments,
         _run_list,
-        node=False,
         wallets=True,
     ),
     Command(
@@ -71,7 +70,6 @@ COMMANDS = (
         (f"pacata-vpn contacts add bob {EXAMPLE_ADDRESS}",),
         _declare_add,
         _run_add,
-        node=False,
         wallets=True,
     ),
     Command(
@@ -81,7 +79,6 @@ COMMANDS = (
         ("pacata-vpn contacts remove bob",),
         _declare_remove,
         _run_remove,
-        node=False,
         wallets=True,
     ),
 )

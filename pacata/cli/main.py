@@ -6,8 +6,10 @@ what each status means."""
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
+import sys
 from collections.abc import Sequence
 
 from pacata.cli.arguments import OneLineParser
@@ -30,6 +32,9 @@ def build_parser(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a terminal without UTF-8 gets escapes, not a crash
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
         arguments = parser.parse_args(argv)
@@ -44,4 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    return execute(arguments, TerminalPrompter())
+    try:
+        return execute(arguments, TerminalPrompter())
+    except BrokenPipeError:  # `pacata-vpn … | head`: the reader left, as it may
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not raise again
+        return 1

@@ -11,6 +11,7 @@ from pacata.cli.amounts import MAX_AMOUNT
 from pacata.cli.arguments import bounded_int, checked, endpoint, price
 from pacata.cli.errors import UsageError
 from pacata.cli.output import console, jsonable, print_json, tiers
+from pacata.cli.sending import preview_for_node
 from pacata.cli.session import Session
 from pacata.cli.table import Command, no_arguments
 
@@ -30,7 +31,18 @@ def _run_relay_offer(session: Session, arguments: argparse.Namespace) -> int:
         )
     if endpoints is not None and len(endpoints) > MAX_ENDPOINTS:
         raise UsageError(f"{len(endpoints)} endpoints: an offer lists at most {MAX_ENDPOINTS}")
-    node.tunnels()
+    listing = node.tunnels()
+    request = {
+        "action": action,
+        "relay": listing.account,
+        "prices_per_gib": prices,
+        "rate_limits": limits or [0] * len(prices),
+        "endpoints": endpoints,
+    }
+    offered = "; ".join(tiers(prices, limits or [0] * len(prices)))
+    question = f"have the node {action} the relay offer of {listing.account}: {offered}"
+    if preview_for_node(session, arguments, question, request):
+        return 0
     sent = node.signed(lambda admin: admin.relay_offer(action, prices, limits, endpoints))
     limits = limits or [0] * len(prices)
     if arguments.json:
@@ -46,7 +58,14 @@ def _run_relay_offer(session: Session, arguments: argparse.Namespace) -> int:
 
 def _run_relay_retire(session: Session, arguments: argparse.Namespace) -> int:
     node = session.node()
-    node.tunnels()
+    listing = node.tunnels()
+    question = (
+        f"have the node retire the relay offer of {listing.account}: its clients' tunnels end"
+    )
+    if preview_for_node(
+        session, arguments, question, {"action": "retire", "relay": listing.account}
+    ):
+        return 0
     sent = node.signed(lambda admin: admin.relay_offer("retire"))
     if arguments.json:
         print_json(sent)
@@ -128,6 +147,7 @@ def _offer_command(action: str, summary: str) -> Command:
         ),
         _declare_offer,
         _run_relay_offer,
+        sends=True,
     )
 
 
@@ -142,6 +162,7 @@ COMMANDS = (
         ("pacata-vpn relay retire --json",),
         no_arguments,
         _run_relay_retire,
+        sends=True,
     ),
     Command(
         ("relay", "list"),

@@ -12,9 +12,10 @@ submission, and with `--wait` the block that holds it.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pacata.chain.keys import Address
 from pacata.cli.amounts import pac_text
@@ -47,6 +48,17 @@ class Signer:
         return f"{self.wallet.name}/{self.entry.index}"
 
 
+def declare_account(parser: argparse.ArgumentParser, what: str = "signs") -> None:
+    """`--account INDEX`: which of the wallet's accounts."""
+    parser.add_argument(
+        "--account",
+        metavar="INDEX",
+        type=checked(bounded_int(0, MAX_ACCOUNT_INDEX, "an account index")),
+        default=0,
+        help=f"the wallet's account that {what} (default 0)",
+    )
+
+
 def declare_signer(parser: argparse.ArgumentParser) -> None:
     """`--wallet NAME` and `--account INDEX`: the account that signs."""
     completes(
@@ -58,13 +70,7 @@ def declare_signer(parser: argparse.ArgumentParser) -> None:
         ),
         Completion.WALLET,
     )
-    parser.add_argument(
-        "--account",
-        metavar="INDEX",
-        type=checked(bounded_int(0, MAX_ACCOUNT_INDEX, "an account index")),
-        default=0,
-        help="the wallet's account that signs (default 0)",
-    )
+    declare_account(parser)
 
 
 def declare_sending(parser: argparse.ArgumentParser) -> None:
@@ -131,12 +137,18 @@ def send(
     what it does ("send 5 PAC to pac1…"), `details` add lines to what is shown, and `outcome`
     what the signed transaction makes (a channel's id), printed and in the JSON document."""
     from pacata.chain.keys import PrivateKey
-    from pacata.wallet.transactions import spend_of, unsigned_transaction
+    from pacata.chain.transitions import spend_of
+    from pacata.wallet.transactions import unsigned_transaction
 
     client = session.node().client
     chain_id = client.status().chain_id
-    balance, nonce = _balance_and_nonce(client, signer.address)
     fees = client.fees()
+    if arguments.fee is not None and arguments.fee < fees.min_fee:
+        raise UsageError(
+            f"a fee of {pac_text(arguments.fee)} PAC is below the chain's minimum of "
+            f"{pac_text(fees.min_fee)} PAC"
+        )
+    balance, nonce = _balance_and_nonce(client, signer.address)
     tx = unsigned_transaction(
         chain_id,
         signer.entry.public_key,
@@ -149,11 +161,14 @@ def send(
     cost = tx.fee + spend_of(payload)
     if cost > balance:
         raise CommandError(
-            f"{signer} ({signer.address}) holds {pac_text(balance)} PAC, less than the "
-            f"{pac_text(cost)} PAC this takes with its fee of {pac_text(tx.fee)}"
+            f"{signer} ({signer.address}) holds {pac_text(balance)} PAC once its pending "
+            f"transactions apply, less than the {pac_text(cost)} PAC this takes with its fee "
+            f"of {pac_text(tx.fee)}"
         )
     if not arguments.json:
-        _show(signer, tx, summary, cost, details, dry_run=arguments.dry_run)
+        _show(signer, tx, summary, cost, details, dry_run=arguments.dry_run, out=sys.stdout)
+    elif not arguments.dry_run and session.will_ask():  # shown where the question is asked
+        _show(signer, tx, summary, cost, details, dry_run=False, out=sys.stderr)
     if arguments.dry_run:
         if arguments.json:
             print_json(_document(signer, tx, cost, status="not sent", dry_run=True))
@@ -188,13 +203,14 @@ def send(
 
 
 def _balance_and_nonce(client: SyncNodeClient, address: Address) -> tuple[int, int]:
+    """What the account can spend once its pending transactions apply, and its next nonce."""
     from pacata.rpc import RpcNotFound
 
     try:
         account = client.account(address)
     except RpcNotFound:
         return 0, 0
-    return account.balance, account.pending_nonce
+    return account.pending_balance, account.pending_nonce
 
 
 def _show(
@@ -205,8 +221,9 @@ def _show(
     details: Sequence[tuple[str, str]],
     *,
     dry_run: bool,
+    out: TextIO,
 ) -> None:
-    print(f"{'dry run, nothing sent: ' if dry_run else ''}{summary}")
+    print(f"{'dry run, nothing sent: ' if dry_run else ''}{summary}", file=out)
     rows = [
         ("kind", tx.kind.name),
         ("from", f"{signer.address} ({signer})"),
@@ -217,7 +234,8 @@ def _show(
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
+        print(f"  {name:<{width}}  {value}", file=out)
+    out.flush()
 
 
 def _document(
@@ -240,3 +258,19 @@ def _document(
         document["txid"] = tx.txid.hex()
         document["transaction"] = tx.encode().hex()
     return document
+
+
+def preview_for_node(
+    session: Session, arguments: argparse.Namespace, question: str, request: dict[str, Any]
+) -> bool:
+    """For a transaction the node signs with its own account (a relay offer, `connect`'s
+    channel): shows what it is asked; True with `--dry-run` (stop there), else asks (`--yes`
+    answers). The node chooses the nonce and the fee."""
+    if arguments.dry_run:
+        if arguments.json:
+            print_json({"dry_run": True, "request": request})
+        else:
+            print(f"dry run, nothing sent: {question}")
+        return True
+    session.confirm(f"{question}?")
+    return False

@@ -38,7 +38,9 @@ class Prompter(Protocol):
 
 
 class TerminalPrompter:
-    """Asks on the terminal; a command run without one (a script, a pipe) cannot ask."""
+    """Asks on the terminal; a command run without one (a script, a pipe) cannot ask. The
+    questions go to standard error (a passphrase's to the terminal itself), never to standard
+    output, which may be the one JSON document of `--json`."""
 
     def interactive(self) -> bool:
         return sys.stdin.isatty()
@@ -47,7 +49,12 @@ class TerminalPrompter:
         return getpass.getpass(prompt)
 
     def line(self, prompt: str) -> str:
-        return input(prompt)
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        answer = sys.stdin.readline()
+        if not answer:
+            raise EOFError
+        return answer.rstrip("\n")
 
 
 class Session:
@@ -117,6 +124,10 @@ class Session:
             raise UsageError("the passphrase is empty")
         return passphrase
 
+    def will_ask(self) -> bool:
+        """Whether `confirm` will ask the user (not with `--yes`, nor without a terminal)."""
+        return not getattr(self.arguments, "yes", False) and self.prompter.interactive()
+
     def confirm(self, question: str) -> None:
         """Returns if the user confirms (`--yes` does); `CommandError` if they decline."""
         if getattr(self.arguments, "yes", False):
@@ -125,7 +136,7 @@ class Session:
             raise UsageError(f"{question} — no terminal to confirm on: add --yes")
         answer = self.prompter.line(f"{question} [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
-            raise CommandError("not confirmed: nothing was sent")
+            raise CommandError("not confirmed: nothing was done")
 
 
 def read_secret_file(source: str, what: str) -> str:

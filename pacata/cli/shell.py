@@ -18,40 +18,51 @@ from __future__ import annotations
 import argparse
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cmd2
 from cmd2 import Choices, Cmd2ArgumentParser
 
 from pacata.chain.keys import Address
+from pacata.chain.transactions import Transfer
 from pacata.cli.amounts import pac_text
 from pacata.cli.arguments import COMPLETION_ATTRIBUTE, Completion
+from pacata.cli.errors import CommandError
 from pacata.cli.output import short_address
+from pacata.cli.payment_alerts import PaymentAlerts
 from pacata.cli.session import TerminalPrompter
 from pacata.cli.table import Command, execute, fill_parser
+from pacata.xdg import xdg_home
+
+if TYPE_CHECKING:
+    from pacata.rpc import SyncNodeClient
+    from pacata.wallet import AddressBook
 
 WATCH_S = 2.0
+ALERT_PAGE = 25
+MAX_ALERT_PAGES = 4  # a burst of more than 100 payments in one look is told in part
+# cmd2's commands a wallet shell does not offer: `set` (it can turn tracebacks on), scripts,
+# the system shell, aliases and macros.
+DISABLED = ("set", "alias", "macro", "edit", "run_pyscript", "run_script", "shell")
 REFRESH_S = 1.0  # how often the status line is drawn again from what the watcher saw
 HISTORY_FILE = "shell-history"
 MAX_COMPLETED_CHANNELS = 100
 
 
-def default_history_file(environ: os._Environ[str] | dict[str, str], home: Path) -> Path:
+def default_history_file(environ: Mapping[str, str], home: Path) -> Path:
     """`$XDG_STATE_HOME/pacata/shell-history`, or `~/.local/state/pacata/shell-history`."""
-    xdg = environ.get("XDG_STATE_HOME", "")
-    root = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "state"
-    return root / "pacata" / HISTORY_FILE
+    return xdg_home("state", environ, home) / "pacata" / HISTORY_FILE
 
 
 class Watcher:
-    """What the node last said: height, sync, balances; and the payments it has not told."""
+    """What the node last said: height, sync, balances; and the payments not yet told."""
 
     def __init__(self, shell: WalletShell) -> None:
         self.shell = shell
         self.line = "node: not reached yet"
-        self._seen: set[bytes] | None = None
+        self.alerts = PaymentAlerts()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pacata-shell-watcher", daemon=True)
 
@@ -71,70 +82,69 @@ class Watcher:
                 if self._stop.wait(WATCH_S):
                     return
 
-    def look(self, client: Any) -> None:
+    def look(self, client: SyncNodeClient) -> None:
         from pacata.cli.balances import balances_of
         from pacata.errors import PacataError
 
         try:
             status = client.status()
-            store = self.shell.store()
-            wallets = store.wallets() if store.directory.is_dir() else []
-            balances = balances_of(client, wallets)
-            arrived = self._arrivals(client, [b.address for b in balances])
+            survey = self.shell.store.survey()
+            balances = balances_of(client, survey.wallets)
+            told = [m for b in balances for m in self._payments(client, b.address)]
         except (PacataError, OSError) as error:
             self.line = f"node {self.shell.options.node}: {error}"
             return
         sync = "syncing" if status.syncing else "in sync"
         total = sum(b.balance for b in balances)
+        damaged = f" · {len(survey.damaged)} damaged wallet files" if survey.damaged else ""
         self.line = (
             f"{status.chain_id} · height {status.height} · {sync} · {status.peers} peers · "
-            f"{pac_text(total)} PAC in {len(balances)} accounts"
+            f"{pac_text(total)} PAC in {len(balances)} accounts{damaged}"
         )
-        for message in arrived:
+        for message in told:
             self.shell.add_alert(msg=message)
 
-    def _arrivals(self, client: Any, addresses: Sequence[Address]) -> list[str]:
-        """The confirmed payments to `addresses` not seen before (none at the first look: the
-        shell alerts on what arrives while it runs)."""
-        from pacata.chain.transactions import Transfer
-
-        seen = set() if self._seen is None else self._seen
-        messages = []
-        for address in addresses:
-            page = client.address_transactions(address, limit=10)
-            for item in page.transactions:
-                tx = item.transaction
-                if item.status != "confirmed" or item.txid in seen:
-                    continue
-                seen.add(item.txid)
-                if (
-                    self._seen is not None
-                    and isinstance(tx.payload, Transfer)
-                    and tx.payload.recipient == address
-                ):
-                    messages.append(
-                        f"received {pac_text(tx.payload.amount)} PAC from "
-                        f"{short_address(tx.sender_address)} to {short_address(address)} in "
-                        f"block {item.height}"
-                    )
-        self._seen = seen
-        return messages
+    def _payments(self, client: SyncNodeClient, address: Address) -> list[str]:
+        page = client.address_transactions(address, limit=ALERT_PAGE)
+        items = list(page.transactions)
+        pages = 1
+        while (
+            page.next_cursor is not None
+            and pages < MAX_ALERT_PAGES
+            and self.alerts.wants_older(address, page.transactions)
+        ):
+            page = client.address_transactions(address, limit=ALERT_PAGE, cursor=page.next_cursor)
+            items.extend(page.transactions)
+            pages += 1
+        return [
+            f"received {pac_text(item.transaction.payload.amount)} PAC from "
+            f"{short_address(item.transaction.sender_address)} to {short_address(address)} in "
+            f"block {item.height}"
+            for item in self.alerts.arrived(address, items)
+            if isinstance(item.transaction.payload, Transfer)
+        ]
 
 
 class WalletShell(cmd2.Cmd):
     """The shell; its `do_*` commands are added by `shell_class` from the command table."""
 
     def __init__(self, options: argparse.Namespace) -> None:
+        from pacata.wallet import WalletStore, default_wallet_dir
+
         history = options.history_file or default_history_file(os.environ, Path.home())
-        history.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(history)
         super().__init__(
             persistent_history_file=str(history),
             enable_bottom_toolbar=True,
             refresh_interval=REFRESH_S,
             allow_cli_args=False,
+            allow_redirection=False,  # `wallet export > file` would leave a secret lying about
             include_py=False,
             include_ipy=False,
         )
+        self.store = WalletStore(options.wallet_dir or default_wallet_dir(os.environ, Path.home()))
+        for name in DISABLED:
+            self.disable_command(name, f"{name} is not offered in the wallet shell")
         self.intro = "Pacata wallet shell: `help` lists the commands, Tab completes, Ctrl-D leaves."
         self.prompt = "pacata> "
         self.options = options
@@ -153,14 +163,8 @@ class WalletShell(cmd2.Cmd):
             if hasattr(cmd2.Cmd, f"do_{name}"):
                 self.hidden_commands.append(name)
 
-    def get_bottom_toolbar(self) -> Any:
+    def get_bottom_toolbar(self) -> str:
         return self.watcher.line
-
-    def store(self) -> Any:
-        from pacata.wallet import WalletStore, default_wallet_dir
-
-        directory = self.options.wallet_dir or default_wallet_dir(os.environ, Path.home())
-        return WalletStore(directory)
 
     def run_parsed(self, arguments: argparse.Namespace) -> None:
         self.last_result = execute(arguments, self.prompter)
@@ -168,42 +172,63 @@ class WalletShell(cmd2.Cmd):
     # -- completion -------------------------------------------------------------------------
 
     def wallet_names(self) -> Choices:
-        store = self.store()
-        return Choices.from_values(store.names() if store.directory.is_dir() else [])
+        return Choices.from_values(self.store.names())
 
     def contact_names(self) -> Choices:
         return Choices.from_values(self._address_book().entries())
 
     def recipients(self) -> Choices:
-        store = self.store()
         values: list[str] = list(self._address_book().entries())
-        for info in store.wallets() if store.directory.is_dir() else []:
+        for info in self.store.survey().wallets:
             values.append(info.name)
             values.extend(str(entry.address) for entry in info.accounts)
         return Choices.from_values(values)
 
     def relays(self) -> Choices:
-        from pacata.rpc import SyncNodeClient
-
-        with SyncNodeClient(self.options.node) as client:
-            return Choices.from_values(str(relay.address) for relay in client.relays())
+        return self._from_node(lambda client: [str(r.address) for r in client.relays()])
 
     def channels(self) -> Choices:
-        from pacata.rpc import SyncNodeClient
-
-        store = self.store()
-        ids: list[str] = []
-        with SyncNodeClient(self.options.node) as client:
-            for info in store.wallets() if store.directory.is_dir() else []:
+        def ids(client: SyncNodeClient) -> list[str]:
+            found: list[str] = []
+            for info in self.store.survey().wallets:
                 for entry in info.accounts:
                     page = client.address_channels(entry.address, limit=MAX_COMPLETED_CHANNELS)
-                    ids.extend(channel.channel_id.hex() for channel in page.channels)
-        return Choices.from_values(ids)
+                    found.extend(channel.channel_id.hex() for channel in page.channels)
+            return found
 
-    def _address_book(self) -> Any:
+        return self._from_node(ids)
+
+    def node_channels(self) -> Choices:
+        return self._from_node(
+            lambda client: [t.channel_id.hex() for t in client.tunnels().tunnels]
+        )
+
+    def _from_node(self, read: Callable[[SyncNodeClient], list[str]]) -> Choices:
+        """Choices read from the node; none when it cannot say (Tab must not fail)."""
+        from pacata.errors import PacataError
+        from pacata.rpc import SyncNodeClient
+
+        try:
+            with SyncNodeClient(self.options.node, timeout_s=WATCH_S) as client:
+                return Choices.from_values(read(client))
+        except (PacataError, OSError):
+            return Choices.from_values([])
+
+    def _address_book(self) -> AddressBook:
         from pacata.wallet import ADDRESS_BOOK_FILE, AddressBook
 
-        return AddressBook(self.store().directory / ADDRESS_BOOK_FILE)
+        return AddressBook(self.store.directory / ADDRESS_BOOK_FILE)
+
+
+def _private_file(path: Path) -> None:
+    """Makes `path` (and its directory) if missing, readable by its owner only: the history
+    holds addresses and amounts."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+    except OSError as error:
+        raise CommandError(f"cannot use {path} for the shell's history: {error.strerror}") from None
 
 
 _PROVIDERS: dict[Completion, Callable[[WalletShell], Choices]] = {
@@ -212,6 +237,7 @@ _PROVIDERS: dict[Completion, Callable[[WalletShell], Choices]] = {
     Completion.RECIPIENT: WalletShell.recipients,
     Completion.RELAY: WalletShell.relays,
     Completion.CHANNEL: WalletShell.channels,
+    Completion.NODE_CHANNEL: WalletShell.node_channels,
 }
 
 

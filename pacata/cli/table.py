@@ -37,10 +37,11 @@ class Command:
     examples: tuple[str, ...]
     declare: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Session, argparse.Namespace], int]
-    node: bool = True  # takes --node and --datadir: it talks to the user's node
+    node: bool = True  # takes --node and --datadir (all but the engine alone, wg-userspace)
     wallets: bool = False  # takes --wallet-dir
     secret: bool = False  # takes --passphrase-file
-    sends: bool = False  # takes --yes and --dry-run: it signs and sends a transaction
+    confirms: bool = False  # takes --yes: it asks before it does something it cannot undo
+    sends: bool = False  # takes --dry-run and --yes: it has a transaction signed and sent
     shell: bool = True  # offered in the shell too
     json: bool = True  # takes --json (all but the two that print no result: a daemon, a shell)
 
@@ -128,7 +129,8 @@ def _declare_leaf(parser: argparse.ArgumentParser, command: Command) -> None:
         parser.add_argument(
             "--dry-run", action="store_true", help="show the transaction and its fee; send nothing"
         )
-        parser.add_argument("-y", "--yes", action="store_true", help="send without asking")
+    if command.sends or command.confirms:
+        parser.add_argument("-y", "--yes", action="store_true", help="do it without asking")
     if command.node:
         parser.add_argument(
             "--node",
@@ -141,8 +143,8 @@ def _declare_leaf(parser: argparse.ArgumentParser, command: Command) -> None:
             "--datadir",
             metavar="DIR",
             type=Path,
-            help="the node's data directory, where its .cookie is (default: the node's default "
-            "for its chain, ~/.local/share/pacata/CHAIN_ID)",
+            help="the node's data directory, where its .cookie and keys are (default: the "
+            "node's default for its chain, ~/.local/share/pacata/CHAIN_ID)",
         )
     if command.json:
         parser.add_argument("--json", action="store_true", help="print one JSON document")

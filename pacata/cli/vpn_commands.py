@@ -10,19 +10,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pacata.chain.keys import Address
-from pacata.chain.transactions import MAX_TIERS
-from pacata.cli.amounts import pac_text, pac_to_units
+from pacata.cli.amounts import pac_text
 from pacata.cli.arguments import (
     Completion,
     address,
-    amount,
-    bounded_int,
     channel_reference,
     checked,
     completes,
     timeout,
 )
-from pacata.cli.balances import print_balances, wallet_balances
+from pacata.cli.balances import balances_of, print_balances
+from pacata.cli.channel_terms import declare_channel_terms
 from pacata.cli.errors import CommandError, UsageError
 from pacata.cli.node_session import NodeSession
 from pacata.cli.output import (
@@ -35,14 +33,13 @@ from pacata.cli.output import (
     short_address,
     short_id,
 )
+from pacata.cli.sending import preview_for_node
 from pacata.cli.session import Session
 from pacata.cli.table import EXAMPLE_RELAY, Command, no_arguments
 
 if TYPE_CHECKING:
     from pacata.rpc import OpenedChannel, RelayInfo, TunnelInfo, TunnelsInfo
 
-MAX_BLOCKS = 2**32
-DEFAULT_DEPOSIT = "1"  # PAC
 DEFAULT_WAIT_S = 300.0
 POLL_S = 0.5  # between two looks at the tunnels while `connect` waits
 
@@ -62,6 +59,19 @@ def _run_connect(session: Session, arguments: argparse.Namespace) -> int:
             f"no relay named: {relay}, the cheapest offering tier {arguments.tier} "
             f"({pac_text(chosen.offer.prices_per_gib[arguments.tier])} PAC/GiB)"
         )
+    request = {
+        "relay": relay,
+        "tier": arguments.tier,
+        "deposit": arguments.deposit,
+        "blocks": arguments.blocks,
+        "account": listing.account,
+    }
+    question = (
+        f"have the node's account {listing.account} lock {pac_text(arguments.deposit)} PAC in "
+        f"a channel to {relay} at tier {arguments.tier}"
+    )
+    if preview_for_node(session, arguments, question, request):
+        return 0
     opened = node.signed(
         lambda admin: admin.open_channel(relay, arguments.deposit, arguments.tier, arguments.blocks)
     )
@@ -196,25 +206,7 @@ def _declare_connect(parser: argparse.ArgumentParser) -> None:
         help="the relay's pac1 account",
     )
     completes(relay, Completion.RELAY)
-    parser.add_argument(
-        "--tier",
-        type=checked(bounded_int(0, MAX_TIERS - 1, "a tier")),
-        default=0,
-        help="the tier of the relay's offer (default 0)",
-    )
-    parser.add_argument(
-        "--deposit",
-        metavar="AMOUNT",
-        type=checked(amount),
-        default=pac_to_units(DEFAULT_DEPOSIT),
-        help=f"PAC locked in the channel, at most 8 decimals (default {DEFAULT_DEPOSIT})",
-    )
-    parser.add_argument(
-        "--blocks",
-        metavar="N",
-        type=checked(bounded_int(1, MAX_BLOCKS, "a number of blocks")),
-        help="the channel expires N blocks after the tip (default: the node's, 10000)",
-    )
+    declare_channel_terms(parser, blocks_default=None)
     parser.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
@@ -280,7 +272,7 @@ def _declare_disconnect(parser: argparse.ArgumentParser) -> None:
         type=checked(channel_reference),
         help="the channel's id, or its first 8 or more hex digits",
     )
-    completes(channel, Completion.CHANNEL)
+    completes(channel, Completion.NODE_CHANNEL)
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -294,10 +286,12 @@ def _run_status(session: Session, arguments: argparse.Namespace) -> int:
         listing = node.tunnels()
     except CommandError:  # no VPN side: the node's part still says something
         listing = None
-    balances = wallet_balances(session, node.client)
+    survey = session.wallets().survey()
+    balances = balances_of(node.client, survey.wallets)
     if arguments.json:
         document = _status_document(node.url, status, listing)
         document["wallets"] = balances
+        document["damaged_wallets"] = survey.damaged
         print_json(document)
         return 0
     from rich.table import Table
@@ -312,7 +306,7 @@ def _run_status(session: Session, arguments: argparse.Namespace) -> int:
         f"node    {node.url}: {status.chain_id} at height {status.height}, "
         f"{status.peers} peers, {sync}"
     )
-    print_balances(out, balances)
+    print_balances(out, balances, survey.damaged)
     if listing is None:
         out.print("vpn     not running (start pacatad with --vpn or --relay)")
         return 0
@@ -401,6 +395,7 @@ COMMANDS = (
         ),
         _declare_connect,
         _run_connect,
+        sends=True,
     ),
     Command(
         ("disconnect",),

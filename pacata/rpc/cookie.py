@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from pacata.xdg import xdg_home
+
 COOKIE_FILE = ".cookie"
 MAX_COOKIE_BYTES = 1024  # a token is 64 hex digits; anything much larger is not a cookie
 
 
 def default_data_dir(chain_id: str, environ: Mapping[str, str], home: Path) -> Path:
     """`$XDG_DATA_HOME/pacata/<chain_id>`, or `~/.local/share/pacata/<chain_id>`."""
-    xdg = environ.get("XDG_DATA_HOME", "")
-    root = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
-    return root / "pacata" / chain_id
+    return xdg_home("data", environ, home) / "pacata" / chain_id
 
 
 def read_cookie(datadir: Path) -> str:

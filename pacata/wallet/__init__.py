@@ -51,10 +51,12 @@ from pacata.wallet.mnemonics import (
 from pacata.wallet.store import (
     MAX_ACCOUNTS,
     AccountEntry,
+    DamagedWallet,
     UnlockedWallet,
     WalletInfo,
     WalletKind,
     WalletStore,
+    WalletSurvey,
     check_label,
     check_wallet_name,
 )
@@ -66,6 +68,7 @@ __all__ = [
     "WALLET_DIR_VARIABLE",
     "WORD_COUNTS",
     "AccountEntry",
+    "DamagedWallet",
     "AddressBook",
     "AddressBookEntryExists",
     "AddressBookEntryNotFound",
@@ -87,6 +90,7 @@ __all__ = [
     "WalletKind",
     "WalletNotFound",
     "WalletStore",
+    "WalletSurvey",
     "WrongPassphrase",
     "account_path",
     "check_label",

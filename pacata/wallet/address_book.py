@@ -44,6 +44,12 @@ def check_entry_name(name: str) -> str:
         raise AddressBookError(
             f"invalid address-book name {name!r}: no control characters nor surrounding spaces"
         )
+    # Where a name stands for an address, `pac1…` is an address and `NAME/INDEX` a wallet's
+    # account: a name of either form could never be reached.
+    if name.lower().startswith("pac1") or "/" in name:
+        raise AddressBookError(
+            f"invalid address-book name {name!r}: it may not start with pac1 nor hold a /"
+        )
     return name
 
 

@@ -2,8 +2,8 @@
 
 - The directory is `$PACATA_WALLET_DIR` when set (it must be absolute), else
   `$XDG_DATA_HOME/pacata/wallets`, or `~/.local/share/pacata/wallets` when `XDG_DATA_HOME` is
-  unset, empty or relative: the node's XDG rule (`pacata.rpc.cookie.default_data_dir`), so the
-  wallets sit beside the chains' data directories. Wallets are not per chain: an address is
+  unset, empty or relative (`pacata.xdg`, the node's rule too), so the wallets sit beside the
+  chains' data directories. Wallets are not per chain: an address is
   the same on every network.
 - Writers make the directory with mode 0700 when it is missing. A directory found open to the
   group or others is used as it is, with a warning: it may be shared on purpose (an explicit
@@ -24,8 +24,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from pacata.rpc.cookie import default_data_dir
 from pacata.wallet.errors import WalletError
+from pacata.xdg import xdg_home
 
 WALLET_DIR_VARIABLE = "PACATA_WALLET_DIR"
 ADDRESS_BOOK_FILE = "address-book.json"
@@ -42,21 +42,32 @@ def default_wallet_dir(environ: Mapping[str, str], home: Path) -> Path:
         if not Path(chosen).is_absolute():
             raise WalletError(f"{WALLET_DIR_VARIABLE} must be an absolute path, not {chosen!r}")
         return Path(chosen)
-    # "wallets" in the place of a chain id: the one XDG rule, shared with the node.
-    return default_data_dir("wallets", environ, home)
+    return xdg_home("data", environ, home) / "pacata" / "wallets"
+
+
+# The paths already warned about: a process (the shell reads the wallets every few seconds)
+# says it once.
+_warned: set[Path] = set()
+
+
+def warn_once(path: Path, message: str) -> None:
+    """Log `message` about `path`, once per process."""
+    if path not in _warned:
+        _warned.add(path)
+        log.warning("%s", message)
 
 
 def warn_if_shared(directory: Path) -> None:
-    """Log a warning when `directory` is open to its group or to others."""
+    """Log a warning (once) when `directory` is open to its group or to others."""
     try:
         mode = directory.stat().st_mode
     except OSError:
         return
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning(
-            "the wallet directory %s is accessible to other users (mode %o); chmod 700 it",
+        warn_once(
             directory,
-            stat.S_IMODE(mode),
+            f"the wallet directory {directory} is accessible to other users "
+            f"(mode {stat.S_IMODE(mode):o}); chmod 700 it",
         )
 
 

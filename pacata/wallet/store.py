@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import re
 import stat
 from collections.abc import Iterator, Mapping
@@ -78,6 +77,7 @@ from pacata.wallet.locations import (
     directory_lock,
     make_private_directory,
     warn_if_shared,
+    warn_once,
 )
 from pacata.wallet.mnemonics import check_mnemonic, mnemonic_seed, new_mnemonic
 
@@ -97,8 +97,6 @@ _WALLET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _RESERVED_NAMES = frozenset({ADDRESS_BOOK_FILE.removesuffix(FILE_SUFFIX)})
 # What the seal does not cover: itself.
 _SEALED_KEYS = ("ciphertext", "check")
-
-log = logging.getLogger("pacata.wallet")
 
 
 def check_wallet_name(name: str) -> str:
@@ -276,6 +274,20 @@ def _canonical(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class DamagedWallet:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WalletSurvey:
+    """The wallets of a directory that can be read, and those that cannot."""
+
+    wallets: tuple[WalletInfo, ...]
+    damaged: tuple[DamagedWallet, ...]
+
+
 class WalletStore:
     """The wallets in `directory`. `kdf` gives the scrypt costs of new files (its salt is not
     used: each file gets its own); reading always uses a file's own."""
@@ -284,7 +296,6 @@ class WalletStore:
         self.directory = directory
         costs = kdf if kdf is not None else ScryptParams()
         self._costs = (costs.n, costs.r, costs.p)
-        self._warned = False
 
     def names(self) -> list[str]:
         """The names of the wallets, sorted: the files `<name>.json` with a valid name."""
@@ -296,7 +307,7 @@ class WalletStore:
             raise WalletError(
                 f"cannot list the wallet directory {self.directory}: {exc.strerror}"
             ) from None
-        self._warn_once()
+        warn_if_shared(self.directory)
         names = []
         for path in paths:
             name = path.name.removesuffix(FILE_SUFFIX)
@@ -316,9 +327,20 @@ class WalletStore:
         """Every wallet's public part, by name; `WalletCorrupt` for the first unreadable one."""
         return [self.read(name) for name in self.names()]
 
+    def survey(self) -> WalletSurvey:
+        """Every readable wallet's public part, and the reason each other one cannot be read:
+        what a listing shows (one damaged file must not hide the others)."""
+        readable, damaged = [], []
+        for name in self.names() if self.directory.is_dir() else []:
+            try:
+                readable.append(self.read(name))
+            except WalletError as error:
+                damaged.append(DamagedWallet(name, str(error)))
+        return WalletSurvey(tuple(readable), tuple(damaged))
+
     def find(self, address: Address) -> tuple[WalletInfo, AccountEntry] | None:
-        """The wallet and account at `address` (as the files say), or None."""
-        for info in self.wallets():
+        """The wallet and account at `address` (as the readable files say), or None."""
+        for info in self.survey().wallets:
             for entry in info.accounts:
                 if entry.address == address:
                     return info, entry
@@ -401,11 +423,6 @@ class WalletStore:
     def _path(self, name: str) -> Path:
         return self.directory / f"{check_wallet_name(name)}{FILE_SUFFIX}"
 
-    def _warn_once(self) -> None:
-        if not self._warned:
-            self._warned = True
-            warn_if_shared(self.directory)
-
     def _not_found(self, name: str) -> WalletNotFound:
         names = self.names()
         listed = f"wallets: {', '.join(names)}" if names else "no wallets"
@@ -419,11 +436,11 @@ class WalletStore:
             raise self._not_found(name) from None
         except OSError as exc:
             raise WalletError(f"cannot read wallet file {path}: {exc.strerror}") from None
-        self._warn_once()
+        warn_if_shared(self.directory)
         if not stat.S_ISREG(mode):
             raise WalletCorrupt.of_file(path, "not a regular file")
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            log.warning("wallet file %s is accessible to other users; chmod 600 it", path)
+            warn_once(path, f"wallet file {path} is accessible to other users; chmod 600 it")
         try:
             text = read_text_file(path, "wallet file", MAX_WALLET_FILE_BYTES)
         except DocumentError as exc:
@@ -468,7 +485,7 @@ class WalletStore:
         passphrase: str,
     ) -> WalletInfo:
         make_private_directory(self.directory)
-        self._warn_once()
+        warn_if_shared(self.directory)
         with directory_lock(self.directory):
             # Again under the lock: another process may have made it since `check_new_name`.
             self.check_new_name(name)

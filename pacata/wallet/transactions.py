@@ -1,6 +1,7 @@
-"""Building the transactions a wallet sends, before and apart from sending them: what a payload
-costs its sender besides the fee, the fee a transaction of that size should carry, and what a
-confirmed transaction did to an address's balance (for history).
+"""Building the transactions a wallet sends, before and apart from sending them: the fee a
+transaction of its size should carry, and what a confirmed transaction did to an address's
+balance (for history). What a payload spends besides the fee is the ledger's own rule
+(`pacata.chain.transitions.spend_of`).
 
 Rules: amounts are integers of base units; the fee is the node's rule
 (`pacata.chain.fee_estimate.fee_for_size`: `min_fee`, or the rate per 1,000 bytes if more) for
@@ -15,26 +16,14 @@ from __future__ import annotations
 from pacata.chain.fee_estimate import fee_for_size
 from pacata.chain.keys import Address
 from pacata.chain.transactions import (
-    Bond,
     ChannelClose,
     ChannelOpen,
     ChannelSettle,
-    ChannelTopup,
     Payload,
     Transaction,
     Transfer,
 )
-
-
-def spend_of(payload: Payload) -> int:
-    """What `payload` takes from its sender's balance besides the fee, when it applies."""
-    if isinstance(payload, Transfer | Bond):
-        return payload.amount
-    if isinstance(payload, ChannelOpen):
-        return payload.deposit
-    if isinstance(payload, ChannelTopup):
-        return payload.amount
-    return 0
+from pacata.chain.transitions import spend_of
 
 
 def unsigned_transaction(

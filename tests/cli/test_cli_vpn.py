@@ -54,6 +54,16 @@ CONFIRMATIONS = 2
 T = TypeVar("T")
 
 
+# The commands that have the node sign a transaction ask first; these tests answer with --yes
+# (test_a_node_signed_command_asks_first checks the question).
+SIGNED_BY_NODE = {("connect",), ("relay", "register"), ("relay", "update"), ("relay", "retire")}
+
+
+def _confirmed(arguments: tuple[str, ...]) -> list[str]:
+    signed = arguments[:1] in SIGNED_BY_NODE or arguments[:2] in SIGNED_BY_NODE
+    return ["--yes"] if signed and "--dry-run" not in arguments else []
+
+
 class ApiServer:
     """aiohttp apps on real ports, served by an event loop on a thread of its own; `run`
     calls a function on that thread (where the services live)."""
@@ -168,10 +178,12 @@ class Network:
         self.server.run(lambda: mine(self.relay, self.factory, self.relay.mempool.transactions()))
 
     def at_relay(self, *arguments: str) -> list[str]:
-        return [*arguments, "--node", self.relay_url, "--datadir", str(self.relay_dir)]
+        node = ["--node", self.relay_url, "--datadir", str(self.relay_dir)]
+        return [*arguments, *_confirmed(arguments), *node]
 
     def at_client(self, *arguments: str) -> list[str]:
-        return [*arguments, "--node", self.client_url, "--datadir", str(self.client_dir)]
+        node = ["--node", self.client_url, "--datadir", str(self.client_dir)]
+        return [*arguments, *_confirmed(arguments), *node]
 
     def register_relay(self, capsys: pytest.CaptureFixture[str]) -> None:
         command = ["relay", "register", "--price", "0.2", "--price", "0.6"]
@@ -632,7 +644,7 @@ def test_the_admin_cookie(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     network.register_relay(capsys)
-    command = ["relay", "retire", "--node", network.relay_url]
+    command = ["relay", "retire", "--yes", "--node", network.relay_url]
     empty = tmp_path / "empty"
     empty.mkdir()
     error = failed(main([*command, "--datadir", str(empty)]), capsys, 1)
@@ -693,3 +705,29 @@ def test_amounts_in_pac() -> None:
     for bad in ("", ".5", "5.", "1,5", "+1", " 1", "1e3", "NaN", "inf", "١"):
         with pytest.raises(ValueError, match="not an amount of PAC"):
             pac_to_units(bad)
+
+
+def test_a_node_signed_command_asks_first(
+    network: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
+    network.register_relay(capsys)
+    pending = network.server.run(lambda: len(network.client.mempool))
+    # No terminal to ask on and no --yes: a usage error, and nothing is sent.
+    base = ["connect", str(RELAY.address), "--deposit", "2", "--no-wait"]
+    node = ["--node", network.client_url, "--datadir", str(network.client_dir)]
+    error = failed(main([*base, *node]), capsys, 2)
+    assert "add --yes" in error and "lock 2.00000000 PAC" in error
+    preview = run_json([*base, "--dry-run", *node], capsys)
+    assert preview == {
+        "dry_run": True,
+        "request": {
+            "relay": str(RELAY.address),
+            "tier": 0,
+            "deposit": 200_000_000,
+            "blocks": None,
+            "account": str(CLIENT.address),
+        },
+    }
+    offer = ["relay", "update", "--price", "0.3", "--dry-run"]
+    assert run_json(network.at_relay(*offer), capsys)["request"]["prices_per_gib"] == [30_000_000]
+    assert network.server.run(lambda: len(network.client.mempool)) == pending

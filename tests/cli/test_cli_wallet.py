@@ -67,6 +67,7 @@ def test_every_command_has_an_example_and_json() -> None:
         options = {o for a in parser._actions for o in a.option_strings}
         command = parser.get_default("command")
         assert ("--json" in options) == command.json, parser.prog
+        assert ("--node" in options) == (command.words != ("wg-userspace",)), parser.prog
     no_json = sorted(" ".join(c.words) for c in COMMANDS if not c.json)
     assert no_json == ["shell", "wg-userspace"]
 
@@ -153,6 +154,48 @@ def test_config_setup_writes_what_pacatad_reads(
     key = load_or_create_account_key(datadir)
     assert str(key.address) == wallet["accounts"][0]["address"]
     assert (datadir / "account.key").stat().st_mode & 0o777 == 0o600
-    # Again: the file and the key are not replaced without --force.
+    # Again: the file is not replaced without --force.
     _, err = fail(capsys, "config", "setup", "--non-interactive", "--yes", "--config", str(path))
     assert "--force" in err
+
+
+def test_config_setup_keeps_the_node_s_account(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = ("--passphrase-file", str(home / "pass"))
+    run_json(capsys, "wallet", "import", "dev", "--devnet-account", "4", *secret)
+    datadir = home / "node"
+    datadir.mkdir()
+    (datadir / "account.key").write_text(devnet_key(7).secret.hex() + "\n")
+    setup = (
+        "config", "setup", "--non-interactive", "--yes", "--datadir", str(datadir),
+        "--wallet", "dev", "--json", *secret,
+    )  # fmt: skip
+    # Another key holds the node's account: refused, and nothing is written.
+    _, err = fail(capsys, *setup, "--config", str(home / "a.toml"))
+    assert str(devnet_key(7).address) in err and "--replace-account-key" in err
+    assert not (home / "a.toml").exists()
+    # A config that cannot be written: nothing at all is written, the key least of all.
+    _, err = fail(capsys, *setup, "--replace-account-key", "--config", "/proc/none/a.toml")
+    assert "cannot write /proc/none/a.toml" in err
+    assert load_or_create_account_key(datadir).address == devnet_key(7).address
+    assert sorted(p.name for p in datadir.iterdir()) == ["account.key"]
+    # Replaced on purpose: the old key is kept beside it.
+    assert main([*setup, "--replace-account-key", "--config", str(home / "b.toml")]) == 0
+    assert load_or_create_account_key(datadir).address == devnet_key(4).address
+    [backup] = datadir.glob("account.key.*.bak")
+    assert backup.read_text().strip() == devnet_key(7).secret.hex()
+    assert backup.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_damaged_wallet_does_not_hide_the_others(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = ("--passphrase-file", str(home / "pass"))
+    run_json(capsys, "wallet", "import", "dev", "--devnet-account", "4", *secret)
+    (home / "wallets" / "zzz.json").write_text('{"version": 1}')
+    (home / "wallets" / "zzz.json").chmod(0o600)
+    listed = run_json(capsys, "wallet", "list")
+    assert [w["name"] for w in listed["wallets"]] == ["dev"]
+    assert [d["name"] for d in listed["damaged"]] == ["zzz"]
+    assert "zzz" in listed["damaged"][0]["reason"]

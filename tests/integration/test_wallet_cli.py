@@ -10,7 +10,6 @@ input is one line on standard error and changes nothing. Every wait polls with a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,50 +29,32 @@ RELAY = 3
 DEADLINE_S = 60.0
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[NodeProcess]:
-    process = NodeProcess(
-        "devnet",
-        genesis=None,
-        datadir=tmp_path / "node",
-        listen=f"127.0.0.1:{free_port()}",
-        produce=True,
-        log_dir=tmp_path,
-    )
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-        process.close()
-
-
-def _balance(node: NodeProcess, address: str) -> int:
-    found = node.get(f"/api/accounts/{address}")
+def _balance(devnet: NodeProcess, address: str) -> int:
+    found = devnet.get(f"/api/accounts/{address}")
     return 0 if found.get("status") == 404 else int(found["balance"])
 
 
-def _wait_height(node: NodeProcess, height: int) -> None:
-    node.wait_for(
+def _wait_height(devnet: NodeProcess, height: int) -> None:
+    devnet.wait_for(
         f"height {height}",
-        lambda: node.status()["height"] >= height or None,
+        lambda: devnet.status()["height"] >= height or None,
         deadline_s=DEADLINE_S,
     )
 
 
-def _register_relay(node: NodeProcess) -> str:
+def _register_relay(devnet: NodeProcess) -> str:
     """A relay's offer, registered by the relay (another user: its own signed transaction)."""
     key = devnet_key(RELAY)
     offer = RelayOffer(bytes(range(32)), ("127.0.0.1:51820",), (UNITS_PER_PAC // 10,), (0,))
-    account = node.get(f"/api/accounts/{key.address}")
+    account = devnet.get(f"/api/accounts/{key.address}")
     tx = make_transaction(key, CHAIN_ID, account["pending_nonce"], 1_000, RelayRegister(offer))
-    txid = node.submit(tx)
-    node.wait_for("the relay's offer", lambda: node.confirmed(txid) or None, DEADLINE_S)
+    txid = devnet.submit(tx)
+    devnet.wait_for("the relay's offer", lambda: devnet.confirmed(txid) or None, DEADLINE_S)
     return str(key.address)
 
 
-def test_a_user_from_scratch(node: NodeProcess, tmp_path: Path) -> None:
-    cli = CliRunner(tmp_path / "home", node.base)
+def test_a_user_from_scratch(devnet: NodeProcess, tmp_path: Path) -> None:
+    cli = CliRunner(tmp_path / "home", devnet.base)
     n, s = cli.node(), cli.secret()
 
     # A wallet from scratch, another for the faucet, one for the payee.
@@ -90,25 +71,25 @@ def test_a_user_from_scratch(node: NodeProcess, tmp_path: Path) -> None:
     assert cli.json("wallet", "show", "alice")["accounts"][0]["address"] == alice
 
     # Fund it.
-    faucet_before = _balance(node, faucet["accounts"][0]["address"])
+    faucet_before = _balance(devnet, faucet["accounts"][0]["address"])
     funding = cli.json(
         "wallet", "send", "alice", "1250", "--wallet", "faucet", "--yes", "--wait", *s, *n
     )
     assert funding["status"] == "confirmed" and funding["payload"]["amount"] == 125_000_000_000
-    assert _balance(node, alice) == 125_000_000_000
-    assert _balance(node, faucet["accounts"][0]["address"]) == (
+    assert _balance(devnet, alice) == 125_000_000_000
+    assert _balance(devnet, faucet["accounts"][0]["address"]) == (
         faucet_before - 125_000_000_000 - funding["fee"]
     )
 
     # Send to a contact, with a dry run first that sends nothing.
     dry = cli.json("wallet", "send", "bob", "2.25", "--wallet", "alice", "--dry-run", *s, *n)
     assert dry["dry_run"] and "txid" not in dry
-    assert _balance(node, bob) == 0
+    assert _balance(devnet, bob) == 0
     sent = cli.json("wallet", "send", "bob", "2.25", "--wallet", "alice", "--yes", "--wait", *s, *n)
     assert sent["fee"] == dry["fee"] and sent["nonce"] == dry["nonce"] == 0
-    assert _balance(node, bob) == 225_000_000
+    assert _balance(devnet, bob) == 225_000_000
     alice_after_send = 125_000_000_000 - 225_000_000 - sent["fee"]
-    assert _balance(node, alice) == alice_after_send
+    assert _balance(devnet, alice) == alice_after_send
 
     # Both sides' balances and history, exact.
     balances = cli.json("wallet", "balance", *n)
@@ -124,7 +105,7 @@ def test_a_user_from_scratch(node: NodeProcess, tmp_path: Path) -> None:
     ]
 
     # A channel: opened to a relay, listed, closed after expiry and grace, refunded.
-    relay = _register_relay(node)
+    relay = _register_relay(devnet)
     assert relay in {r["address"] for r in cli.json("relay", "list", *n)["relays"]}
     opened = cli.json(
         "channel", "open", relay, "--deposit", "3", "--blocks", "3",
@@ -140,13 +121,15 @@ def test_a_user_from_scratch(node: NodeProcess, tmp_path: Path) -> None:
     expiry = opened["payload"]["expiry_height"]
     refused = cli.run("channel", "close", channel_id[:12], "--yes", *s, *n)
     assert refused.status == 1 and refused.stderr.count("\n") == 1, refused.stderr
-    _wait_height(node, expiry + 10)  # the devnet's settlement grace
+    assert listing[0]["closable_height"] == expiry + 10 + 1  # the devnet's grace: 10 blocks
+    assert "can be closed from block" in refused.stderr
+    _wait_height(devnet, listing[0]["closable_height"] - 1)
     closed = cli.json("channel", "close", channel_id[:12], "--yes", "--wait", *s, *n)
     assert closed["status"] == "confirmed"
     listing = cli.json("channel", "list", "--wallet", "alice", *n)["channels"]
     assert [(c["channel_id"], c["status"]) for c in listing] == [(channel_id, "closed")]
     alice_after_channel = alice_after_send - opened["fee"] - closed["fee"]
-    assert _balance(node, alice) == alice_after_channel
+    assert _balance(devnet, alice) == alice_after_channel
 
     # Stake: bond and unbond.
     vrf = devnet_vrf_public_key(4).hex()
@@ -155,7 +138,7 @@ def test_a_user_from_scratch(node: NodeProcess, tmp_path: Path) -> None:
         *s, *n,
     )  # fmt: skip
     unbonded = cli.json("stake", "unbond", "1000", "--wallet", "alice", "--yes", "--wait", *s, *n)
-    account = node.get(f"/api/accounts/{alice}")
+    account = devnet.get(f"/api/accounts/{alice}")
     assert account["bond"] == 0 and account["unbonding_total"] == 100_000_000_000
     assert account["balance"] == (
         alice_after_channel - 100_000_000_000 - bonded["fee"] - unbonded["fee"]
@@ -181,12 +164,12 @@ def test_a_user_from_scratch(node: NodeProcess, tmp_path: Path) -> None:
     assert (tmp_path / "pacatad.toml").read_text().startswith("devnet = true")
 
 
-def test_bad_input_is_one_line_and_changes_nothing(node: NodeProcess, tmp_path: Path) -> None:
-    cli = CliRunner(tmp_path / "home", node.base)
+def test_bad_input_is_one_line_and_changes_nothing(devnet: NodeProcess, tmp_path: Path) -> None:
+    cli = CliRunner(tmp_path / "home", devnet.base)
     n, s = cli.node(), cli.secret()
     cli.json("wallet", "import", "faucet", "--devnet-account", str(FAUCET), *s)
     faucet = str(devnet_key(FAUCET).address)
-    before = _balance(node, faucet)
+    before = _balance(devnet, faucet)
     files_before = _snapshot(cli.wallet_dir)
     down = ("--node", f"127.0.0.1:{free_port()}")
     cases = {
@@ -224,7 +207,7 @@ def test_bad_input_is_one_line_and_changes_nothing(node: NodeProcess, tmp_path: 
     )
     assert "cannot reach the node" in reasons["a node that is down"]
     assert "wrong passphrase" in reasons["a wrong passphrase"]
-    assert _balance(node, faucet) == before
+    assert _balance(devnet, faucet) == before
     assert _snapshot(cli.wallet_dir) == files_before
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from pacata.chain.devnet import devnet_key
 from pacata.testing.cli_runner import CliRunner
-from pacata.testing.node_process import NodeProcess, free_port
+from pacata.testing.node_process import NodeProcess
 
 pytestmark = [
     pytest.mark.slow,
@@ -88,24 +88,6 @@ class Terminal:
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[NodeProcess]:
-    process = NodeProcess(
-        "devnet",
-        genesis=None,
-        datadir=tmp_path / "node",
-        listen=f"127.0.0.1:{free_port()}",
-        produce=True,
-        log_dir=tmp_path,
-    )
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-        process.close()
-
-
-@pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
     screen = Terminal(f"pacata-test-{tmp_path.name}")
     try:
@@ -120,9 +102,9 @@ def _shell_command(cli: CliRunner) -> str:
 
 
 def test_the_shell_as_a_person_uses_it(
-    node: NodeProcess, terminal: Terminal, tmp_path: Path
+    devnet: NodeProcess, terminal: Terminal, tmp_path: Path
 ) -> None:
-    cli = CliRunner(tmp_path / "home", node.base, passphrase="typed at the prompt")
+    cli = CliRunner(tmp_path / "home", devnet.base, passphrase="typed at the prompt")
     cli.json("wallet", "import", "faucet", "--devnet-account", str(FAUCET), *cli.secret())
     cli.json("wallet", "create", "alice", *cli.secret())
     terminal.start(_shell_command(cli))
@@ -155,7 +137,7 @@ def test_the_shell_as_a_person_uses_it(
     terminal.wait_for("sent: txid ")
     alice = cli.json("wallet", "show", "alice")["accounts"][0]["address"]
     terminal.wait_for(f"received 1.50000000 PAC from {str(devnet_key(FAUCET).address)[:10]}")
-    assert node.get(f"/api/accounts/{alice}")["balance"] == 150_000_000
+    assert devnet.get(f"/api/accounts/{alice}")["balance"] == 150_000_000
 
     # History across a restart: the send is the shell's last command the next time.
     terminal.type("quit")

@@ -158,3 +158,13 @@ def test_the_book_and_the_wallets_share_the_directory(book: AddressBook, wallet_
     assert store.names() == ["mine"]
     assert book.lookup("bob") == BOB
     assert isinstance(book.lookup("bob"), Address)
+
+
+@pytest.mark.parametrize("name", ["pac1bob", "PAC1x", "alice/1", "a/b"])
+def test_a_name_that_reads_as_an_address_or_an_account_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    book = AddressBook(tmp_path / "book.json")
+    with pytest.raises(AddressBookError, match="may not start with pac1 nor hold a /"):
+        book.add(name, PrivateKey(bytes(31) + b"\x01").address)
+    assert not (tmp_path / "book.json").exists()
