@@ -32,6 +32,7 @@ from pacata.cli.channel_terms import NODE_DEFAULT_BLOCKS, declare_channel_terms
 from pacata.cli.errors import CommandError, UsageError
 from pacata.cli.output import console, print_json, short_address, short_id
 from pacata.cli.sending import (
+    Signer,
     chosen_signer,
     declare_sending,
     declare_signer,
@@ -189,6 +190,15 @@ def _channel(session: Session, reference: str) -> ChannelInfo:
     return matches[0]
 
 
+def _open_channel_and_client(session: Session, reference: str) -> tuple[ChannelInfo, Signer]:
+    """The open channel `reference` names, and its client's account, which alone signs a
+    top-up or a close of it."""
+    channel = _channel(session, reference)
+    if channel.status != "open":
+        raise CommandError(f"channel {channel.channel_id.hex()} is {channel.status}")
+    return channel, signer_of(session, channel.client, f"channel {short_id(channel.channel_id)}")
+
+
 def _declare_channel(parser: argparse.ArgumentParser) -> None:
     completes(
         parser.add_argument(
@@ -210,10 +220,7 @@ def _declare_topup(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_topup(session: Session, arguments: argparse.Namespace) -> int:
-    channel = _channel(session, arguments.channel)
-    if channel.status != "open":
-        raise CommandError(f"channel {channel.channel_id.hex()} is {channel.status}")
-    signer = signer_of(session, channel.client, f"channel {short_id(channel.channel_id)}")
+    channel, signer = _open_channel_and_client(session, arguments.channel)
     summary = f"add {pac_text(arguments.amount)} PAC to channel {channel.channel_id.hex()}"
     details = [
         ("channel", channel.channel_id.hex()),
@@ -229,10 +236,7 @@ def _declare_close(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_close(session: Session, arguments: argparse.Namespace) -> int:
-    channel = _channel(session, arguments.channel)
-    if channel.status != "open":
-        raise CommandError(f"channel {channel.channel_id.hex()} is {channel.status}")
-    signer = signer_of(session, channel.client, f"channel {short_id(channel.channel_id)}")
+    channel, signer = _open_channel_and_client(session, arguments.channel)
     height = session.node().client.status().height
     if channel.closable_height is not None and height + 1 < channel.closable_height:
         raise CommandError(
