@@ -108,7 +108,7 @@ def test_a_user_from_scratch(devnet: NodeProcess, tmp_path: Path) -> None:
     relay = _register_relay(devnet)
     assert relay in {r["address"] for r in cli.json("relay", "list", *n)["relays"]}
     opened = cli.json(
-        "channel", "open", relay, "--deposit", "3", "--blocks", "3",
+        "channel", "open", relay, "--deposit", "3", "--blocks", "15",
         "--tunnel-key", "11" * 32, "--wallet", "alice", "--yes", "--wait", *s, *n,
     )  # fmt: skip
     sender = Transaction.decode(bytes.fromhex(opened["transaction"])).sender
@@ -118,6 +118,10 @@ def test_a_user_from_scratch(devnet: NodeProcess, tmp_path: Path) -> None:
     assert [(c["channel_id"], c["status"], c["deposit"]) for c in listing] == [
         (channel_id, "open", 300_000_000)
     ]
+    topped = cli.json("channel", "topup", channel_id[:12], "0.5", "--yes", "--wait", *s, *n)
+    assert topped["payload"]["amount"] == 50_000_000
+    [channel] = cli.json("channel", "list", "--wallet", "alice", *n)["channels"]
+    assert channel["deposit"] == 350_000_000
     expiry = opened["payload"]["expiry_height"]
     refused = cli.run("channel", "close", channel_id[:12], "--yes", *s, *n)
     assert refused.status == 1 and refused.stderr.count("\n") == 1, refused.stderr
@@ -128,7 +132,8 @@ def test_a_user_from_scratch(devnet: NodeProcess, tmp_path: Path) -> None:
     assert closed["status"] == "confirmed"
     listing = cli.json("channel", "list", "--wallet", "alice", *n)["channels"]
     assert [(c["channel_id"], c["status"]) for c in listing] == [(channel_id, "closed")]
-    alice_after_channel = alice_after_send - opened["fee"] - closed["fee"]
+    # The whole deposit comes back (the relay was paid nothing): only the fees are spent.
+    alice_after_channel = alice_after_send - opened["fee"] - topped["fee"] - closed["fee"]
     assert _balance(devnet, alice) == alice_after_channel
 
     # Stake: bond and unbond.
@@ -162,6 +167,8 @@ def test_a_user_from_scratch(devnet: NodeProcess, tmp_path: Path) -> None:
     )  # fmt: skip
     assert config["settings"]["devnet"] is True
     assert (tmp_path / "pacatad.toml").read_text().startswith("devnet = true")
+    assert cli.json("contacts", "remove", "bob") == {"removed": "bob"}
+    assert cli.json("contacts", "list")["contacts"] == []
 
 
 def test_bad_input_is_one_line_and_changes_nothing(devnet: NodeProcess, tmp_path: Path) -> None:
