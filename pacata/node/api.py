@@ -13,6 +13,9 @@ Rules:
   503. An unexpected exception is logged with its traceback (rate limited, `http_log.py`) and
   answered 500; it never stops the node, and bad input never changes what is stored. A body is
   UTF-8 JSON of any shape, size and depth up to `MAX_REQUEST_BYTES`: anything else is a 400.
+- Paths outside `/api` and `/metrics` belong to a plugin that mounts pages there (the
+  explorer, `NodePlugin.mount`), which answers their errors itself; without one, they are
+  JSON 404s like any unknown path.
 - A handler reads the chain without awaiting in between, so one response describes one tip
   (the DHT lookup awaits, but reads no chain).
 """
@@ -96,6 +99,8 @@ log = logging.getLogger("pacata.node.api")
 SERVICE = web.AppKey("service", NodeService)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict)
+# True when a plugin serves pages outside the API's paths (the explorer): their errors are its.
+SERVES_PAGES = web.AppKey("serves_pages", bool)
 
 MAX_REQUEST_BYTES = 64 * 1024  # a transaction is at most 4 KiB, 8 KiB in hex
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -441,6 +446,8 @@ _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
 
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.app[SERVES_PAGES] and not routes.is_api_path(request.path):
+        return await handler(request)  # a plugin's page: its middleware answers its errors
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -473,4 +480,7 @@ def create_app(service: NodeService, admin_token: str) -> web.Application:
     for endpoint in endpoints:
         handler = _admin_only(endpoint.handler) if endpoint.route.admin else endpoint.handler
         app.router.add_route(endpoint.method, endpoint.path, handler)
+    # After the API's routes, so that no page can shadow one of them.
+    mounted = [plugin.mount(app) for plugin in service.plugins]
+    app[SERVES_PAGES] = any(mounted)
     return app

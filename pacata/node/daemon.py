@@ -6,7 +6,8 @@ Start-up, in order: flags and config file → logging → genesis → data direc
 with `--vpn` the WireGuard interface on the UDP port (pacata/node/vpn_plugin.py), the UDP port's
 STUN and DHT → the "ready" line on standard output (`Pacata devnet
 ready: API http://…/api/status`). The address index (pacata/node/address_index_plugin.py,
-unless `--no-address-index`) opens with the plugins and catches up in the background.
+unless `--no-address-index`) opens with the plugins and catches up in the background; the
+block explorer (pacata/node/explorer_plugin.py) serves its pages at `/` beside the API.
 
 Shutdown, on SIGINT, SIGTERM or `POST /api/admin/stop`, in order: stop producing and the
 other tasks → say goodbye to the peers, stop listening, close the UDP port (and the VPN
@@ -46,6 +47,7 @@ from pacata.node.clock import SystemClock
 from pacata.node.config import ConfigError, DataDirError, NodeConfig, load_config
 from pacata.node.cookie import AdminCookie
 from pacata.node.discovery_plugin import DiscoveryPlugin
+from pacata.node.explorer_plugin import ExplorerPlugin
 from pacata.node.http_log import SERVER_SETTINGS
 from pacata.node.logs import configure_logging
 from pacata.node.peering import PeeringPlugin
@@ -244,6 +246,8 @@ async def _serve(
     service.add_plugin(DiscoveryPlugin(peering, vpn))
     index_path = datadir / ADDRESS_INDEX_DIRECTORY if config.address_index else None
     service.add_plugin(AddressIndexPlugin(service, index_path))
+    # The block explorer's pages at `/`, beside the API (docs/explorer.md).
+    service.add_plugin(ExplorerPlugin(service))
     try:
         cookie = AdminCookie.create(datadir)
     except OSError as exc:

@@ -16,7 +16,9 @@ Rules:
   the node, as a failed task does.
 - `status_fields` contributes fields of `GET /api/status` (names of the fields of
   `pacata.rpc.results.StatusInfo`); `endpoints` contributes API routes, which the router and
-  the OpenAPI document both take.
+  the OpenAPI document both take. `mount` adds what a plugin serves outside `/api` and
+  `/metrics` (the explorer's pages) to the node's HTTP app, with its own middleware for their
+  errors; the API's JSON errors then keep to the API's paths.
 - A plugin starts tasks with `host.add_task`: they end with the service.
 """
 
@@ -31,6 +33,8 @@ from pacata.chain.transactions import Transaction
 from pacata.errors import PacataError
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from pacata.node.endpoints import Endpoint
     from pacata.node.metrics import MetricsRegistry
 
@@ -100,6 +104,11 @@ class NodePlugin:
     def endpoints(self) -> tuple[Endpoint, ...]:
         """API routes this plugin serves."""
         return ()
+
+    def mount(self, app: web.Application) -> bool:
+        """Adds routes outside `/api` and `/metrics` to the node's HTTP app (before it starts);
+        True if it did (see the module rules)."""
+        return False
 
     @property
     def syncing(self) -> bool:

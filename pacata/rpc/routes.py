@@ -289,3 +289,9 @@ ADDRESS_INDEX_ROUTES: tuple[Route, ...] = (
     LIST_ADDRESS_CHANNELS,
     GET_CHANNEL,
 )
+
+
+def is_api_path(path: str) -> bool:
+    """Whether `path` is the API's: under `/api`, or the metrics. Every other path of the node
+    (the explorer's pages) is a plugin's, which answers its errors in its own form."""
+    return path == "/api" or path.startswith("/api/") or path == GET_METRICS.path
