@@ -12,10 +12,11 @@ want_test=0
 # wireguard-go and wg for WireGuard interop, iperf3, ip and ping for the tunnel tests, and two
 # STUN clients for the STUN interop tests: `stun` (stun-client, RFC 3489) and
 # `turnutils_stunclient` (coturn, RFC 5389); curl, which the docs' runnable examples use; tmux,
-# the real terminal the wallet shell is driven in.
+# the real terminal the wallet shell is driven in; chromium, the real browser the explorer's
+# tests drive (through playwright, never a browser playwright downloads).
 apt_packages=(python3-venv)
 if [ "$want_test" = 1 ]; then
-    apt_packages+=(procps curl wireguard-go wireguard-tools iperf3 iproute2 iputils-ping stun-client coturn tmux)
+    apt_packages+=(procps curl wireguard-go wireguard-tools iperf3 iproute2 iputils-ping stun-client coturn tmux chromium)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -45,3 +46,7 @@ fi
 extra=""
 [ "$want_test" = 1 ] && extra="[test]"
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".${extra}"
+# axe-core, the accessibility engine the explorer's browser tests inject, from the npm registry.
+if [ "$want_test" = 1 ]; then
+    .venv/bin/python scripts/fetch_axe.py
+fi

@@ -76,7 +76,9 @@ class BlockSummaries:
             return found
         header = block.header
         interval = None
-        if header.height > 0:
+        # Block 1's parent is the genesis, whose time is the chain's fixed start, not a
+        # production time: the interval is a production interval from block 2 on.
+        if header.height > 1:
             # The parent's header only: its summary would read the grandparent's, and so on.
             cached = self._cache.get(header.prev_hash)
             parent = cached if cached is not None else self.chain.store.header(header.prev_hash)

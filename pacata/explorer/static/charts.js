@@ -3,6 +3,14 @@
 // numbers as a table, so the charts are an addition, not the only way to read them.
 (function () {
   "use strict";
+  // uPlot's own labels round small values (fees of 0.00006 PAC) to 0: three significant
+  // digits instead, and thousands grouped.
+  function labels(u, splits) {
+    return splits.map(function (v) {
+      if (v === null || v === undefined) { return ""; }
+      return Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en") : String(+v.toPrecision(3));
+    });
+  }
   function draw() {
     var data = document.getElementById("chart-data");
     if (!data || !window.uPlot) { return; }
@@ -27,7 +35,7 @@
         scales: { x: { time: false } },
         axes: [
           { stroke: axis, grid: { stroke: grid } },
-          { stroke: axis, grid: { stroke: grid } }
+          { stroke: axis, grid: { stroke: grid }, size: 64, values: labels }
         ],
         series: [{}, { label: name, stroke: stroke, width: 2, spanGaps: true }]
       }, [xs, ys], element);
