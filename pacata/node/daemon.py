@@ -291,7 +291,7 @@ def _announce_ready(config: NodeConfig, genesis: Genesis, runner: web.AppRunner)
     host = f"[{config.rpc.host}]" if ":" in config.rpc.host else config.rpc.host
     url = f"http://{host}:{port}/api/status"
     name = "devnet" if config.devnet else f"node ({genesis.chain_id})"
-    line = f"Pacata {name} ready: API {url}"
+    line = f"Pacata {name} ready: API {url}, explorer http://{host}:{port}/"
     print(line, flush=True)
     log.info("%s", line)
 

@@ -372,5 +372,7 @@ def test_the_node_runs_and_stops_over_the_admin_api(
 
     exit_status, (refused, accepted) = asyncio.run(scenario())
     assert (refused, accepted, exit_status) == (401, 202, 0)
-    assert f"Pacata devnet ready: API http://127.0.0.1:{port}/api/status" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"Pacata devnet ready: API http://127.0.0.1:{port}/api/status, explorer" in out
+    assert f"explorer http://127.0.0.1:{port}/\n" in out
     assert not (tmp_path / COOKIE_FILE).exists()
