@@ -7,10 +7,15 @@ Rules:
 - Every handler reads the source without awaiting in between, so a page describes one tip.
 - Bad input is a 400 page, something unknown a 404 page, an unexpected error a 500 page with
   its traceback in the log; nothing a request carries is written back unescaped.
-- What cannot change is cached: a block's summary and the HTML of its page body by hash, a
-  confirmed history row by (txid, block hash), an epoch's summary by the hashes of its blocks,
-  the latest lists and the relay market per tip. What changes (confirmations, the tip, the
-  mempool, balances) is read per request.
+- What cannot change is cached: a block's summary and the HTML of its page body by hash (the
+  bodies also in the page store, on disk: page_store.py), a confirmed history row by (txid,
+  block hash), an epoch's summary by the hashes of its blocks, the latest lists and the relay
+  market per tip. What changes (confirmations, the tip, the mempool, balances) is read per
+  request, or keys what is cached: an account page by the tip and the mempool, the home page
+  by the node's status.
+- A block page is its body put in a `PageFrame` (the rest of the page, rendered once with
+  marks for the height and the confirmations): a request for it renders nothing (docs/
+  explorer.md §Performance).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ from pacata.chain.address_index import AddressIndex, entry_transaction, touched_
 from pacata.chain.address_index_schema import ChainPosition, Role
 from pacata.chain.blocks import Block
 from pacata.chain.consensus import epoch_of
+from pacata.chain.headers import BlockHeader
 from pacata.chain.keys import Address
 from pacata.chain.state import (
     Account,
@@ -47,10 +53,18 @@ from pacata.explorer.epochs import EpochHistory
 from pacata.explorer.formatting import address_text, data_size, pac, pac_number, parse_address, utc
 from pacata.explorer.live import LiveEvents
 from pacata.explorer.market import RELAY_SORTS, ChannelRow, Market, channel_row
-from pacata.explorer.rendering import HTML, Renderer, add_security_headers
+from pacata.explorer.page_store import PageStore
+from pacata.explorer.rendering import (
+    PageFrame,
+    Renderer,
+    html_response,
+    mark,
+    with_security_headers,
+)
 from pacata.explorer.search import search
 from pacata.explorer.source import ExplorerSource
 from pacata.explorer.summaries import BlockSummaries, BlockSummary
+from pacata.rpc.results import StatusInfo
 from pacata.rpc.routes import is_api_path
 
 log = logging.getLogger("pacata.explorer")
@@ -63,6 +77,8 @@ CHANNELS_PAGE = 50
 EPOCHS_PAGE = 20
 CHART_BLOCKS = 100
 BLOCK_PAGE_CACHE = 2_048
+# Bodies of blocks of 10 transactions are ~8.5 KB; one of 2,000 transactions is ~1.7 MB.
+BLOCK_BODY_BYTES = 32 << 20
 HISTORY_ROW_CACHE = 16_384
 ACTIVITY_CACHE = 1_024
 ACCOUNT_PAGE_CACHE = 1_024
@@ -88,7 +104,6 @@ class HistoryRow:
     counterparty: Address | None
     amount: int | None
     fee: int
-    timestamp_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +119,7 @@ class ProofCheck:
     verified: bool
 
 
-def _history_row(tx: Transaction, height: int | None, timestamp_ms: int | None) -> HistoryRow:
+def _history_row(tx: Transaction, height: int | None) -> HistoryRow:
     return HistoryRow(
         txid=tx.txid,
         height=height,
@@ -113,7 +128,6 @@ def _history_row(tx: Transaction, height: int | None, timestamp_ms: int | None) 
         counterparty=counterparty(tx),
         amount=moved_amount(tx),
         fee=tx.fee,
-        timestamp_ms=timestamp_ms,
     )
 
 
@@ -127,17 +141,30 @@ def _chart_json(data: dict[str, Any]) -> Markup:
 class Explorer:
     """The explorer over `source`; `mount` adds it to the node's app."""
 
-    def __init__(self, source: ExplorerSource, *, keepalive_s: float | None = None) -> None:
+    def __init__(
+        self,
+        source: ExplorerSource,
+        *,
+        keepalive_s: float | None = None,
+        pages: PageStore | None = None,
+    ) -> None:
         self.source = source
+        self.pages = pages
         chain = source.chain
         self.renderer = Renderer(chain.params.chain_id)
         self.summaries = BlockSummaries(chain)
         self.epochs = EpochHistory(chain, self.summaries)
         self.market = Market(chain)
         self.live = LiveEvents() if keepalive_s is None else LiveEvents(keepalive_s)
-        self._block_bodies: LruCache[bytes, Markup] = LruCache(BLOCK_PAGE_CACHE)
+        self._block_bodies: LruCache[bytes, bytes] = LruCache(
+            BLOCK_PAGE_CACHE, weigh=len, max_weight=BLOCK_BODY_BYTES
+        )
+        # The block page's frame: (on the main chain, one confirmation) → frame.
+        self._block_frames: dict[tuple[bool, bool], PageFrame] = {}
+        self._tip: tuple[BlockHeader, bytes] | None = None
         self._history_rows: LruCache[tuple[bytes, bytes], HistoryRow] = LruCache(HISTORY_ROW_CACHE)
-        self._home_body: tuple[bytes, Markup] | None = None
+        self._home_body: tuple[bytes, Markup, float | None, int] | None = None
+        self._home_page: tuple[StatusInfo, bytes] | None = None
         # Counts the mempool's changes (each admission, each block): part of a page's key.
         self._mempool_generation = 0
         self._account_pages: LruCache[
@@ -146,8 +173,6 @@ class Explorer:
         self._activity: LruCache[tuple[Address, ChainPosition | None, bytes, int], Markup] = (
             LruCache(ACTIVITY_CACHE)
         )
-        # Whole block pages by (block hash, tip hash): a page only changes with the tip.
-        self._block_pages: LruCache[tuple[bytes, bytes], web.Response] = LruCache(BLOCK_PAGE_CACHE)
 
     # -- the node's events ----------------------------------------------------------------
 
@@ -172,6 +197,14 @@ class Explorer:
             mempool_size=len(self.source.mempool),
         )
         return event
+
+    def _tip_hash(self) -> bytes:
+        """The tip's hash, computed once per tip (a header's hash is not kept by the header)."""
+        tip = self.source.chain.tip
+        known = self._tip
+        if known is None or known[0] is not tip:
+            known = self._tip = (tip, tip.hash)
+        return known[1]
 
     def close(self) -> None:
         """Ends the live streams (the node is stopping)."""
@@ -200,7 +233,6 @@ class Explorer:
             router.add_get(path, handler)
         router.add_static("/static/", STATIC_DIRECTORY, append_version=False)
         app.middlewares.append(self._page_errors)
-        app.on_response_prepare.append(add_security_headers)
         app.on_shutdown.append(self._on_shutdown)
 
     async def _on_shutdown(self, app: web.Application) -> None:
@@ -216,6 +248,7 @@ class Explorer:
             response = await handler(request)
         except web.HTTPException as exc:
             if exc.status < 400:
+                with_security_headers(request, exc)
                 raise
             answer = render(exc.status, exc.reason, _http_message(exc.status))
             if "Allow" in exc.headers:
@@ -228,6 +261,8 @@ class Explorer:
         except Exception:
             log.exception("explorer: %s %s failed", request.method, request.path)
             return render(500, "Internal error", "Something broke; the node's log has it.")
+        if not response.prepared:  # a stream sent its headers itself
+            with_security_headers(request, response)
         return response
 
     # -- parameters ------------------------------------------------------------------------
@@ -250,27 +285,34 @@ class Explorer:
     # -- home -----------------------------------------------------------------------------
 
     async def home(self, request: web.Request) -> web.StreamResponse:
+        # The page is a function of the node's status and the tip's lists; it does not show
+        # the status's clock, which changes at every request.
+        status = replace(self.source.status(), time_ms=0)
+        page = self._home_page
+        if page is None or page[0] != status:
+            tip = self._tip_hash()
+            if self._home_body is None or self._home_body[0] != tip:
+                self._home_body = (tip, *self._make_home_body())
+            _, body, average, interval_blocks = self._home_body
+            text = self.renderer.text(
+                "home.html",
+                title="Pacata explorer",
+                nav="home",
+                status=status,
+                average_interval_ms=average,
+                interval_blocks=interval_blocks,
+                body=body,
+            )
+            page = self._home_page = (status, text.encode("utf-8"))
+        return html_response(page[1])
+
+    def _make_home_body(self) -> tuple[Markup, float | None, int]:
+        """The tip's lists and charts, the average interval of the last blocks and how many
+        intervals it is of."""
         chain = self.source.chain
-        status = self.source.status()
-        tip = chain.tip.hash
-        if self._home_body is None or self._home_body[0] != tip:
-            self._home_body = (tip, self._make_home_body())
         recent = self.summaries.below(chain.height, CHART_BLOCKS)
         intervals = [s.interval_ms for s in recent if s.interval_ms is not None]
         average = sum(intervals) / len(intervals) if intervals else None
-        return self.renderer.page(
-            "home.html",
-            title="Pacata explorer",
-            nav="home",
-            status=status,
-            average_interval_ms=average,
-            interval_blocks=len(intervals),
-            body=self._home_body[1],
-        )
-
-    def _make_home_body(self) -> Markup:
-        chain = self.source.chain
-        recent = self.summaries.below(chain.height, CHART_BLOCKS)
         chart = {
             "height": [s.height for s in reversed(recent)],
             "interval_s": [
@@ -279,7 +321,7 @@ class Explorer:
             "transactions": [s.tx_count for s in reversed(recent)],
             "fees_pac": [pac_number(s.fees) for s in reversed(recent)],
         }
-        return Markup(  # rendered by an autoescaping template
+        body = Markup(  # rendered by an autoescaping template
             self.renderer.text(
                 "home_body.html",
                 latest=recent[:LATEST],
@@ -288,6 +330,7 @@ class Explorer:
                 chart=_chart_json(chart),
             )
         )
+        return body, average, len(intervals)
 
     # -- blocks ---------------------------------------------------------------------------
 
@@ -312,56 +355,77 @@ class Explorer:
 
     async def block(self, request: web.Request) -> web.StreamResponse:
         chain = self.source.chain
+        store = chain.store
         block_id = request.match_info["block_id"]
         if _DECIMAL.fullmatch(block_id):
-            found = chain.store.main_hash_at(int(block_id))
+            height = int(block_id)
+            found = store.main_hash_at(height)
             if found is None:
-                raise PageNotFound(
-                    f"No block at height {int(block_id)} (the tip is {chain.height})."
-                )
-            block_hash = found
+                raise PageNotFound(f"No block at height {height} (the tip is {chain.height}).")
+            block_hash, main = found, True
         else:
             block_hash = self._hash(block_id, "a height or a block hash")
-        key = (block_hash, chain.tip.hash)
-        cached = self._block_pages.get(key)
-        if cached is None:
-            cached = self._block_page(block_hash)
-            self._block_pages.put(key, cached)
-        return web.Response(
-            body=cached.body, content_type=cached.content_type, charset=cached.charset
-        )
+            info = store.block_info(block_hash)
+            if info is None:
+                raise PageNotFound(f"No block {block_hash.hex()}.")
+            height = info.height
+            main = store.main_hash_at(height) == block_hash
+        body = self._block_bodies.get(block_hash)
+        if body is None:
+            body = self._stored_block_body(block_hash)
+            self._block_bodies.put(block_hash, body)
+        confirmations = chain.height - height + 1 if main else 0
+        frame = self._block_frame(main, confirmations == 1)
+        values = {
+            "height": str(height).encode(),
+            "confirmations": str(confirmations).encode(),
+            "body": body,
+        }
+        return html_response(frame.fill(values))
 
-    def _block_page(self, block_hash: bytes) -> web.Response:
-        chain = self.source.chain
-        info = chain.store.block_info(block_hash)
-        if info is None:
-            raise PageNotFound(f"No block {block_hash.hex()}.")
-        body = self._block_bodies.get_or_make(block_hash, lambda: self._block_body(block_hash))
-        main = chain.is_on_main_chain(block_hash)
-        return self.renderer.page(
-            "block.html",
-            title=f"Block {info.height}",
-            nav="blocks",
-            height=info.height,
-            main_chain=main,
-            confirmations=chain.height - info.height + 1 if main else 0,
-            body=body,
-        )
+    def _block_frame(self, main: bool, one_confirmation: bool) -> PageFrame:
+        """The block page around its body, for a block on the main chain or not, with one
+        confirmation or another number (the page says "1 confirmation", "2 confirmations")."""
+        key = (main, main and one_confirmation)
+        frame = self._block_frames.get(key)
+        if frame is None:
+            height = mark("height")
+            frame = self.renderer.frame(
+                "block.html",
+                title=f"Block {height}",
+                nav="blocks",
+                height=height,
+                main_chain=main,
+                confirmations=1 if key[1] else mark("confirmations"),
+                body=mark("body"),
+            )
+            self._block_frames[key] = frame
+        return frame
 
-    def _block_body(self, block_hash: bytes) -> Markup:
+    def _stored_block_body(self, block_hash: bytes) -> bytes:
+        """The body of a block page from the page store, else rendered now (and stored)."""
+        pages = self.pages
+        body = None if pages is None else pages.body(block_hash)
+        if body is None:
+            body = self.render_block_body(block_hash)
+            if pages is not None:
+                pages.put(block_hash, body)
+        return body
+
+    def render_block_body(self, block_hash: bytes) -> bytes:
+        """The body of the page of a stored block (its header and transactions: what the block
+        alone decides), as UTF-8 HTML."""
         chain = self.source.chain
         block = chain.block(block_hash)
         summary = self.summaries.of_block(block)
-        return Markup(  # rendered by an autoescaping template
-            self.renderer.text(
-                "block_body.html",
-                block=block,
-                header=block.header,
-                summary=summary,
-                epoch=epoch_of(block.header.slot, chain.params),
-                rows=[_history_row(tx, None, None) for tx in block.transactions],
-            )
-        )
+        return self.renderer.text(
+            "block_body.html",
+            block=block,
+            header=block.header,
+            summary=summary,
+            epoch=epoch_of(block.header.slot, chain.params),
+            rows=[_history_row(tx, None) for tx in block.transactions],
+        ).encode("utf-8")
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -427,7 +491,6 @@ class Explorer:
         )
 
     async def address(self, request: web.Request) -> web.StreamResponse:
-        chain = self.source.chain
         address = self._address(request.match_info["address"])
         before = self._position(request.query.get("before"))
         index = self.source.address_index()
@@ -435,7 +498,7 @@ class Explorer:
         key = (
             address,
             before,
-            chain.tip.hash,
+            self._tip_hash(),
             self._mempool_generation,
             -2 if index is None else index.height,
         )
@@ -443,7 +506,7 @@ class Explorer:
         if body is None:
             body = self._account_page(address, before, index, key[2:])
             self._account_pages.put(key, body)
-        return web.Response(body=body, content_type=HTML, charset="utf-8")
+        return html_response(body)
 
     def _account_page(
         self,
@@ -510,7 +573,7 @@ class Explorer:
     def _pending(self, index: AddressIndex, address: Address) -> list[HistoryRow]:
         """The mempool's transactions touching `address`, newest admission first."""
         return [
-            _history_row(tx, None, None)
+            _history_row(tx, None)
             for tx in self.source.mempool.transactions()
             if address in touched_addresses(tx, index.channel_parties)
         ][::-1]
@@ -532,10 +595,9 @@ class Explorer:
             if row is None:
                 encoding = store.block_encoding(block_hash)
                 tx = None if encoding is None else entry_transaction(entry, encoding)
-                summary = self.summaries.summary(block_hash)
-                if tx is None or summary is None:
+                if tx is None:
                     continue  # the index lags a reorganisation
-                row = _history_row(tx, entry.height, summary.timestamp_ms)
+                row = _history_row(tx, entry.height)
                 self._history_rows.put((entry.txid, block_hash), row)
             rows.append(row)
         next_before = None

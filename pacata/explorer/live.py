@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from pacata.explorer.rendering import SECURITY_HEADERS
+
 QUEUE_EVENTS = 64
 MAX_SUBSCRIBERS = 256
 KEEPALIVE_S = 15.0
@@ -77,6 +79,7 @@ class LiveEvents:
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-store",
                 "X-Accel-Buffering": "no",
+                **SECURITY_HEADERS,  # sent by `prepare`, before the middleware sees the answer
             }
         )
         try:

@@ -125,3 +125,15 @@ def test_address_index_quick_compares_with_reading_the_blocks(tmp_path: Path) ->
         figures["catch_up_s"] / figures["read_blocks_s"]
     )
     assert figures["longest_step_ms"] > 0 and figures["steps"] >= 1
+
+
+@pytest.mark.slow
+def test_explorer_quick_measures_every_page_beside_the_bare_handler(tmp_path: Path) -> None:
+    stdout, figures = _run_quick(tmp_path, "explorer")
+    assert "with its page store" in stdout and figures["blocks"] == 1_000
+    for page in ("bare", "home", "block", "block_warm", "account", "account_warm"):
+        assert figures[f"{page}_rps"] > 0 and figures[f"{page}_p99_ms"] > 0, page
+        assert figures[f"{page}_server_cpu_us"] > 0, page
+    for page in ("home", "block", "block_warm", "account", "account_warm"):
+        assert figures[f"{page}_ratio_to_bare"] > 0, page
+    assert figures["page_store_mib"] > 0 and figures["server_rss_mib"] > 0
