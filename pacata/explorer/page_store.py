@@ -1,19 +1,18 @@
 """The rendered bodies of block pages, kept in a key-value store of their own, so that a block
 page never decodes or renders its block twice, even after the node restarts (docs/explorer.md
-§Caching).
+§The page store).
 
 Rules:
 - A block's body (what the block alone decides: its header fields, its transactions) is a
   function of the block, which its hash names: stored once under the hash, as the UTF-8 HTML it
-  is, and never changed. Not compressed: zlib would make it 3.5 times smaller and cost 25 µs to
-  inflate at every read, half of what a whole cold block page may cost (docs/explorer.md
-  §Caching). A reorganisation changes no stored body; the new branch's blocks are
-  stored as their own.
-- The store is derived data (`<datadir>/indexes/explorer`, written without fsync): it can be
-  deleted at any time and is made again. It records the fingerprint of what rendered its
-  bodies (`rendering_fingerprint`: the explorer's code and templates, the node's version and
-  the chain's genesis); a store of another fingerprint is emptied, in bounded steps, before
-  anything else is written to it, and until then nothing is read from it.
+  is, and never changed. Not compressed: zlib would make it 3.5 times smaller, and inflating
+  it would cost ~25 µs at every read, as much as the rest of a cold block page's own work. A
+  reorganisation changes no stored body; the new branch's blocks are stored as their own.
+- The store is derived data (`pacatad`: `<datadir>/indexes/explorer`, written without fsync):
+  it can be deleted at any time and is made again. It records the fingerprint of what rendered
+  its bodies (`rendering_fingerprint`: the explorer's code and templates, the node's version
+  and the chain's genesis); a store of another fingerprint is emptied, in bounded steps,
+  before anything else is written to it, and until then nothing is read from it.
 - `advance` fills it in bounded steps: every main-chain block from genesis up, behind a mark
   (a height and that block's hash) below which every main-chain block's body is stored. A mark
   whose block left the main chain goes back down to the fork first. Between steps the event

@@ -54,7 +54,7 @@ from pacata.node.clock import SystemClock
 from pacata.node.config import ConfigError, DataDirError, NodeConfig, load_config
 from pacata.node.cookie import AdminCookie
 from pacata.node.discovery_plugin import DiscoveryPlugin
-from pacata.node.explorer_plugin import ExplorerPlugin
+from pacata.node.explorer_plugin import EXPLORER_PAGES_DIRECTORY, ExplorerPlugin
 from pacata.node.http_log import SERVER_SETTINGS
 from pacata.node.logs import configure_logging
 from pacata.node.peering import PeeringPlugin
@@ -257,8 +257,10 @@ async def _serve(
     service.add_plugin(DiscoveryPlugin(peering, vpn))
     index_path = datadir / ADDRESS_INDEX_DIRECTORY if config.address_index else None
     service.add_plugin(AddressIndexPlugin(service, index_path))
-    # The block explorer's pages at `/`, beside the API (docs/explorer.md).
-    service.add_plugin(ExplorerPlugin(service))
+    # The block explorer's pages at `/`, beside the API (docs/explorer.md); block pages are
+    # rendered once into a store of their own, so a first visit costs a read, not a render.
+    pages_path = datadir / EXPLORER_PAGES_DIRECTORY
+    service.add_plugin(ExplorerPlugin(service, pages_path=pages_path))
     try:
         cookie = AdminCookie.create(datadir)
     except OSError as exc:
