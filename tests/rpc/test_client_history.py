@@ -320,6 +320,6 @@ def test_pacatad_keeps_the_index_by_default_and_answers_503_without_it(tmp_path:
                 else:
                     with pytest.raises(RpcUnavailable, match="--no-address-index"):
                         client.address_transactions(sender.address)
-                    assert not (node.datadir / "indexes").exists()
+                    assert not (node.datadir / "indexes" / "addresses").exists()
         finally:
             node.close()
