@@ -437,6 +437,16 @@ class Transaction(WireObject):
         )
 
 
+def named_address(payload: Payload) -> Address | None:
+    """The address a payload pays or names besides its sender: a transfer's recipient, a
+    channel opening's relay; None for the other kinds."""
+    if isinstance(payload, Transfer):
+        return payload.recipient
+    if isinstance(payload, ChannelOpen):
+        return payload.relay
+    return None
+
+
 def make_transaction(
     key: PrivateKey, chain_id: str, nonce: int, fee: int, payload: Payload
 ) -> Transaction:

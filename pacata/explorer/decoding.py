@@ -27,6 +27,7 @@ from pacata.chain.transactions import (
     Transaction,
     Transfer,
     Unbond,
+    named_address,
 )
 from pacata.chain.transitions import channel_id_of
 from pacata.explorer.formatting import count, data_size, pac, rate
@@ -160,12 +161,7 @@ def payload_rows(tx: Transaction) -> list[Row]:
 
 def counterparty(tx: Transaction) -> Address | None:
     """The address a transaction pays or names besides its sender (a list's second column)."""
-    payload = tx.payload
-    if isinstance(payload, Transfer):
-        return payload.recipient
-    if isinstance(payload, ChannelOpen):
-        return payload.relay
-    return None
+    return named_address(tx.payload)
 
 
 def moved_amount(tx: Transaction) -> int | None:

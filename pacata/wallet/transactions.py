@@ -17,11 +17,11 @@ from pacata.chain.fee_estimate import fee_for_size
 from pacata.chain.keys import Address
 from pacata.chain.transactions import (
     ChannelClose,
-    ChannelOpen,
     ChannelSettle,
     Payload,
     Transaction,
     Transfer,
+    named_address,
 )
 from pacata.chain.transitions import spend_of
 
@@ -67,11 +67,6 @@ def balance_change(tx: Transaction, address: Address) -> int | None:
 def counterparty(tx: Transaction, address: Address) -> Address | None:
     """The other address of `tx` seen from `address`: a transfer's recipient or sender, a
     channel opening's relay; None for a transaction that has none (a bond)."""
-    payload = tx.payload
-    if isinstance(payload, Transfer):
-        return payload.recipient if tx.sender_address == address else tx.sender_address
-    if isinstance(payload, ChannelOpen):
-        return payload.relay if tx.sender_address == address else tx.sender_address
-    if tx.sender_address != address:
-        return tx.sender_address
-    return None
+    if tx.sender_address == address:
+        return named_address(tx.payload)
+    return tx.sender_address
