@@ -14,7 +14,7 @@ from pacata.cli.amounts import pac_text
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from pacata.rpc import SyncNodeClient
+    from pacata.rpc import AccountInfo, SyncNodeClient
     from pacata.wallet import DamagedWallet, WalletInfo
 
 
@@ -31,14 +31,22 @@ class AccountBalance:
     pending_nonce: int
 
 
-def account_balance(
-    client: SyncNodeClient, wallet: str, index: int, label: str, address: Address
-) -> AccountBalance:
+def account_on_chain(client: SyncNodeClient, address: Address) -> AccountInfo | None:
+    """The account at `address` as the node has it; None for one the chain never paid (the
+    node answers 404)."""
     from pacata.rpc import RpcNotFound
 
     try:
-        found = client.account(address)
+        return client.account(address)
     except RpcNotFound:
+        return None
+
+
+def account_balance(
+    client: SyncNodeClient, wallet: str, index: int, label: str, address: Address
+) -> AccountBalance:
+    found = account_on_chain(client, address)
+    if found is None:
         return AccountBalance(wallet, index, label, address, 0, 0, 0, 0, 0)
     return AccountBalance(
         wallet,

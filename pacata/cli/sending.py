@@ -204,11 +204,10 @@ def send(
 
 def _balance_and_nonce(client: SyncNodeClient, address: Address) -> tuple[int, int]:
     """What the account can spend once its pending transactions apply, and its next nonce."""
-    from pacata.rpc import RpcNotFound
+    from pacata.cli.balances import account_on_chain
 
-    try:
-        account = client.account(address)
-    except RpcNotFound:
+    account = account_on_chain(client, address)
+    if account is None:
         return 0, 0
     return account.pending_balance, account.pending_nonce
 

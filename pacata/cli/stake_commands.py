@@ -9,6 +9,7 @@ import argparse
 from pacata.chain.transactions import VRF_PUBLIC_KEY_SIZE, Bond, Unbond
 from pacata.cli.amounts import pac_text
 from pacata.cli.arguments import amount, checked, hex_bytes
+from pacata.cli.balances import account_on_chain
 from pacata.cli.errors import UsageError
 from pacata.cli.sending import chosen_signer, declare_sending, declare_signer, send
 from pacata.cli.session import Session
@@ -35,15 +36,11 @@ def _declare_bond(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_bond(session: Session, arguments: argparse.Namespace) -> int:
-    from pacata.rpc import RpcNotFound
-
     signer = chosen_signer(session, arguments)
     key: bytes | None = arguments.vrf_public_key
     if key is None:
-        try:
-            key = session.node().client.account(signer.address).vrf_public_key
-        except RpcNotFound:
-            key = None
+        account = account_on_chain(session.node().client, signer.address)
+        key = None if account is None else account.vrf_public_key
         if key is None:
             raise UsageError(
                 f"{signer} has never bonded: give the producer's --vrf-public-key HEX "
