@@ -7,10 +7,11 @@ a choices provider here (wallet names, the address book's names and the wallets'
 relays on the chain, the wallets' channel ids, paths). The shell's own `--node`, `--datadir` and
 `--wallet-dir` are every command's defaults.
 
-A watcher thread reads the node every `WATCH_S` seconds — its height and sync, the wallets'
-balances, and their newest transactions — for the status line at the bottom of the screen and
-for an alert above the prompt when a payment arrives. The prompt only reads what the watcher
-last saw, so drawing it never waits for the node. History persists in `--history-file`.
+A watcher thread reads the node every `WATCH_S` seconds — its height and sync, and when the
+tip has moved, the wallets' balances and their newest transactions — for the status line at
+the bottom of the screen and for an alert above the prompt when a payment arrives. The prompt
+only reads what the watcher last saw, so drawing it never waits for the node. History persists
+in `--history-file`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pacata.cli.table import Command, execute, fill_parser
 from pacata.xdg import xdg_home
 
 if TYPE_CHECKING:
+    from pacata.cli.balances import AccountBalance
     from pacata.rpc import SyncNodeClient
     from pacata.wallet import AddressBook
 
@@ -63,6 +65,8 @@ class Watcher:
         self.shell = shell
         self.line = "node: not reached yet"
         self.alerts = PaymentAlerts()
+        self._read_at: tuple[bytes, tuple[Address, ...]] | None = None  # (tip, accounts)
+        self._balances: list[AccountBalance] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pacata-shell-watcher", daemon=True)
 
@@ -89,8 +93,15 @@ class Watcher:
         try:
             status = client.status()
             survey = self.shell.store.survey()
-            balances = balances_of(client, survey.wallets)
-            told = [m for b in balances for m in self._payments(client, b.address)]
+            addresses = tuple(e.address for info in survey.wallets for e in info.accounts)
+            told: list[str] = []
+            # Confirmed balances and payments change only with the tip: read them again only
+            # when it moved or the wallets' accounts changed.
+            if (status.tip, addresses) != self._read_at:
+                balances = balances_of(client, survey.wallets)
+                told = [m for b in balances for m in self._payments(client, b.address)]
+                self._balances, self._read_at = balances, (status.tip, addresses)
+            balances = self._balances
         except (PacataError, OSError) as error:
             self.line = f"node {self.shell.options.node}: {error}"
             return
