@@ -9,19 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from pacata.chain.chain import Chain
 from pacata.chain.devnet import devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.keys import PrivateKey
-from pacata.chain.kvstore import LevelDBStore
-from pacata.chain.mempool import Mempool
 from pacata.chain.receipts import Receipt
 from pacata.chain.transactions import (
     ChannelClose,
@@ -33,23 +29,16 @@ from pacata.chain.transactions import (
     Transfer,
 )
 from pacata.chain.transitions import channel_id_of
-from pacata.node.address_index_plugin import AddressIndexPlugin
-from pacata.node.api import create_app
-from pacata.node.explorer_plugin import ExplorerPlugin
-from pacata.node.service import NodeService
 from pacata.testing import ChainFactory, devnet_chain
-from pacata.testing.clock import ManualClock
 from pacata.testing.ledger import with_params
+from pacata.testing.served_node import Client, ServedNode
 
 GENESIS = with_params(shipped_genesis("devnet"), settlement_grace_blocks=1)
 ALICE, BOB, RELAY, CAROL = (devnet_key(i) for i in range(1, 5))
 NOBODY = PrivateKey(b"\x05" * 32).address
 OFFER = RelayOffer(bytes(32), ("203.0.113.5:51820",), (100_000, 250_000), (0, 1_000_000))
-TOKEN = "0123456789abcdef" * 4
 SETTLED_BYTES = 3 * 1024 * 1024
 SETTLED_AMOUNT = 40_000
-T = TypeVar("T")
-Client = TestClient[Any, Any]
 
 
 class Story:
@@ -83,53 +72,28 @@ class Story:
         return self.source.next_block([self.source.transfer(ALICE, BOB.address, 7)])
 
 
-class Node:
-    def __init__(self, tmp: Path, story: Story, *, index: bool = True, explorer: bool = True):
-        self.story = story
-        self.chain: Chain = devnet_chain(LevelDBStore(tmp / "chain"), GENESIS)
-        for height in range(1, story.source.chain.height + 1):
-            self.chain.add_block(story.source.chain.block_at(height))
-        clock = ManualClock(wall_ms=story.source.chain.tip.timestamp_ms + 3_600_000)
-        self.service = NodeService(self.chain, Mempool(self.chain), clock)
-        self.index = AddressIndexPlugin(self.service, tmp / "index" if index else None)
-        self.service.add_plugin(self.index)
-        self.explorer: ExplorerPlugin | None = None
-        if explorer:
-            self.explorer = ExplorerPlugin(self.service, keepalive_s=0.2)
-            self.service.add_plugin(self.explorer)
-
-    def run(self, scenario: Callable[[Client], Awaitable[T]]) -> T:
-        async def main() -> T:
-            await self.service.start()
-            try:
-                while self.index.catching_up:
-                    await asyncio.sleep(0)
-                app = create_app(self.service, TOKEN)
-                async with TestClient(TestServer(app)) as client:
-                    return await scenario(client)
-            finally:
-                await self.service.stop()
-
-        return asyncio.run(main())
-
-    def close(self) -> None:
-        self.chain.kv.close()
-
-
 @pytest.fixture(scope="module")
 def story() -> Story:
     return Story()
 
 
-NodeMaker = Callable[..., Node]
+NodeMaker = Callable[..., ServedNode]
 
 
 @pytest.fixture
 def make_node(tmp_path: Path, story: Story) -> Iterator[NodeMaker]:
-    made: list[Node] = []
+    made: list[ServedNode] = []
 
-    def make(**options: bool) -> Node:
-        node = Node(tmp_path / str(len(made)), story, **options)
+    def make(*, index: bool = True, explorer: bool = True) -> ServedNode:
+        directory = tmp_path / str(len(made))
+        node = ServedNode(
+            directory,
+            story.source.chain,
+            GENESIS,
+            index_path=directory / "index" if index else None,
+            explorer=explorer,
+            keepalive_s=0.2,
+        )
         made.append(node)
         return node
 
@@ -489,7 +453,7 @@ def test_the_api_is_unchanged_beside_the_explorer(make_node: NodeMaker, story: S
         "/api/",
     ]
 
-    def views(node: Node) -> list[Any]:
+    def views(node: ServedNode) -> list[Any]:
         async def scenario(client: Client) -> list[Any]:
             found = []
             for path in paths:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from pacata.chain.blocks import Block
 from pacata.chain.chain import Chain
@@ -21,7 +20,6 @@ from pacata.chain.devnet import devnet_key
 from pacata.chain.genesis import shipped_genesis
 from pacata.chain.keys import Address, PrivateKey
 from pacata.chain.kvstore import LevelDBStore
-from pacata.chain.mempool import Mempool
 from pacata.chain.transactions import (
     ChannelClose,
     ChannelOpen,
@@ -32,23 +30,17 @@ from pacata.chain.transactions import (
 )
 from pacata.chain.transitions import channel_id_of
 from pacata.errors import MempoolRejected
-from pacata.node.address_index_plugin import AddressIndexPlugin
-from pacata.node.api import create_app
 from pacata.node.config import load_config
-from pacata.node.service import NodeService
 from pacata.rpc import routes
 from pacata.rpc.schemas import CHANNEL_ROLES
 from pacata.testing import ChainFactory, devnet_chain
-from pacata.testing.clock import ManualClock
 from pacata.testing.ledger import with_params
+from pacata.testing.served_node import Client, ServedNode
 
 GENESIS = with_params(shipped_genesis("devnet"), settlement_grace_blocks=1)
 ALICE, BOB, RELAY, CAROL = (devnet_key(i) for i in range(1, 5))
 NOBODY = PrivateKey(b"\x05" * 32).address
 OFFER = RelayOffer(bytes(32), ("203.0.113.5:51820",), (100_000,), (0,))
-TOKEN = "0123456789abcdef" * 4
-T = TypeVar("T")
-Client = TestClient[Any, Any]
 
 
 class Story:
@@ -85,37 +77,14 @@ class Story:
         ]
 
 
-class Node:
+class Node(ServedNode):
     """A node whose chain (LevelDB) holds the story's blocks before it starts, with the index
     plugin (its LevelDB under `tmp`, or none)."""
 
     def __init__(self, tmp: Path, story: Story, *, index: bool = True) -> None:
         self.story = story
-        self.chain = devnet_chain(LevelDBStore(tmp / "chain"), GENESIS)
-        for block in story.blocks():
-            self.chain.add_block(block)
-        clock = ManualClock(wall_ms=story.source.chain.tip.timestamp_ms + 3_600_000)
-        self.service = NodeService(self.chain, Mempool(self.chain), clock)
-        self.plugin = AddressIndexPlugin(
-            self.service, tmp / "indexes" / "addresses" if index else None
-        )
-        self.service.add_plugin(self.plugin)
-
-    def run(self, scenario: Callable[[Client], Awaitable[T]]) -> T:
-        async def main() -> T:
-            await self.service.start()
-            try:
-                while self.plugin.catching_up:
-                    await asyncio.sleep(0)
-                async with TestClient(TestServer(create_app(self.service, TOKEN))) as client:
-                    return await scenario(client)
-            finally:
-                await self.service.stop()
-
-        return asyncio.run(main())
-
-    def close(self) -> None:
-        self.chain.kv.close()
+        path = tmp / "indexes" / "addresses" if index else None
+        super().__init__(tmp, story.source.chain, GENESIS, index_path=path)
 
     def pend(self, key: PrivateKey, recipient: Address, amount: int) -> Transaction:
         nonce = self.service.mempool.pending_nonce(key.address)
@@ -581,8 +550,8 @@ def test_an_event_that_does_not_fit_the_tip_makes_the_index_catch_up(
         for block in unseen:
             node.chain.add_block(block)
         node.service.import_block(seen[0])
-        assert node.plugin.catching_up
-        while node.plugin.catching_up:
+        assert node.index.catching_up
+        while node.index.catching_up:
             await asyncio.sleep(0)
         page = await get(client, f"/api/accounts/{BOB.address}/txs?limit=3")
         metrics = await (await client.get("/metrics")).text()
